@@ -1,0 +1,115 @@
+//! What each command does, given parsed arguments.
+
+use crate::cli::{Cli, Command, ListFormat, RunArgs, Script, TemplatesCommand};
+use crate::config::{self, ScriptContext};
+use crate::error::Failure;
+use crate::{locale, render, run};
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Render(args) => {
+            let (_, script) = render_script(cli.templates.as_deref(), args.script, &args.options)?;
+            match &args.output {
+                Some(path) => std::fs::write(path, script.as_bytes())
+                    .with_context(|| format!("writing the script to {}", path.display()))?,
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    stdout.write_all(script.as_bytes())?;
+                    stdout.flush()?;
+                }
+            }
+            warn_about_connection(&args.options);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => run_script(cli.templates.as_deref(), args),
+        Command::Scripts => {
+            for script in Script::value_variants() {
+                let value = script.to_possible_value().expect("every script has a name");
+                println!("{:<18} {}", value.get_name(), value.get_help().map(|h| h.to_string()).unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Locales { format } => {
+            print_locales(format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Templates { command: TemplatesCommand::Export { dir } } => {
+            export_templates(&dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The one code path that turns options into script text, for `render` and `run` alike.
+pub fn render_script(
+    templates: Option<&Path>,
+    script: Script,
+    options: &crate::cli::ScriptOptions,
+) -> Result<(ScriptContext, String)> {
+    let context = config::build(script, options)?;
+    let registry = render::registry(templates)?;
+    let text = render::render(&registry, context.script, &context)?;
+    Ok((context, text))
+}
+
+fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
+    let (context, text) = render_script(templates, args.script, &args.options)?;
+    warn_about_connection(&args.options);
+    run::execute(run::Plan { context: &context, script_text: &text, options: &args.run })
+}
+
+fn warn_about_connection(options: &crate::cli::ScriptOptions) {
+    if options.connection == crate::cli::Connection::LegacyBasic {
+        eprintln!(
+            "calperm: warning: --connection legacy-basic renders the manual's Basic-auth remote session for the record. \
+             Exchange Online disabled Basic authentication from 1 Oct 2022 (no re-enabling after 31 Dec 2022) and \
+             Remote PowerShell on 1 Oct 2023; this connection fails against Exchange Online. Use --connection exo."
+        );
+    }
+}
+
+fn print_locales(format: ListFormat) -> Result<()> {
+    let locales = locale::all();
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, locales)?;
+            writeln!(out)?;
+        }
+        ListFormat::Table => {
+            writeln!(out, "{:<15} {:<44} {:<14} {:<14} variants", "code", "language", "calendar", "status")?;
+            for l in locales {
+                let variants: Vec<String> = l.variants.iter().map(|v| format!("{} ({})", v.name, v.status)).collect();
+                writeln!(out, "{:<15} {:<44} {:<14} {:<14} {}", l.code, l.language, l.calendar, l.status, variants.join(", "))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn export_templates(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut skipped = Vec::new();
+    for (name, source) in render::TEMPLATES {
+        let path = dir.join(format!("{name}{}", render::TEMPLATE_EXTENSION));
+        if path.exists() {
+            skipped.push(path.display().to_string());
+            continue;
+        }
+        std::fs::write(&path, source).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!("calperm: wrote {} templates to {}", render::TEMPLATES.len() - skipped.len(), dir.display());
+    if !skipped.is_empty() {
+        return Err(Failure::usage(
+            format!("kept {} existing file(s): {}", skipped.len(), skipped.join(", ")),
+            "export into an empty directory to get fresh copies",
+        )
+        .into());
+    }
+    Ok(())
+}

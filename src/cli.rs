@@ -1,0 +1,296 @@
+//! The command line: commands and options, nothing else. Validation lives in `config.rs`.
+//!
+//! House rules: every option has a doc comment (that is its help), options that take a value have
+//! an uppercase `value_name`, and defaults are the manual's values.
+
+use crate::rights::Role;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "calperm",
+    version,
+    about = "Prepare Microsoft Exchange for a calendar synchronization connector: render the \
+             PowerShell for every step, review it, and run it with pwsh.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Directory whose `<name>.ps1.hbs` files replace the built-in templates of the same name.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the PowerShell script for a step, exactly as `run` would execute it.
+    Render(RenderArgs),
+    /// Render a script, run it with pwsh, and report the per-mailbox results.
+    Run(RunArgs),
+    /// List the scripts calperm can render.
+    Scripts,
+    /// List the known Calendar folder names per locale.
+    Locales {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table, value_name = "FORMAT")]
+        format: ListFormat,
+    },
+    /// Work with the built-in templates.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// Write the built-in templates to DIR, to start an override from.
+    Export {
+        /// Directory to write into (created if missing; existing files are not overwritten).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+/// The scripts calperm renders, in the manual's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Script {
+    /// Set the execution policy to RemoteSigned (Windows only).
+    ExecutionPolicy,
+    /// Give the monitor rights on every mailbox's default calendar.
+    Grant,
+    /// Report the monitor's current rights on every default calendar.
+    Audit,
+    /// Remove the monitor's rights, or restore exactly what a grant's journal recorded.
+    Revoke,
+    /// Register the Entra app: Graph Calendars.Read, admin consent, client secret.
+    AppRegistration,
+    /// Check whether the connector can use EWS, and until when.
+    EwsReadiness,
+    /// Every step of the manual in order, in one script.
+    Setup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Connection {
+    /// Connect-ExchangeOnline, interactive modern sign-in.
+    Exo,
+    /// Connect-ExchangeOnline app-only with a certificate (unattended).
+    ExoApp,
+    /// Exchange Server: Kerberos session to http://SERVER/PowerShell/.
+    Onprem,
+    /// The manual's Basic-auth remote session, for the record: retired in Exchange Online.
+    LegacyBasic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Summary and a table.
+    Table,
+    /// One JSON record per line.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(value_enum, value_name = "SCRIPT")]
+    pub script: Script,
+
+    #[command(flatten)]
+    pub options: ScriptOptions,
+
+    /// Write the script to FILE (UTF-8 with BOM) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[arg(value_enum, value_name = "SCRIPT")]
+    pub script: Script,
+
+    #[command(flatten)]
+    pub options: ScriptOptions,
+
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunOptions {
+    /// The PowerShell executable (default: $CALPERM_PWSH, then pwsh on PATH, then powershell.exe on Windows).
+    #[arg(long, value_name = "PATH")]
+    pub pwsh: Option<PathBuf>,
+
+    /// Run against the simulated tenant described by TENANT (a JSON file) instead of a real one.
+    #[arg(long, value_name = "TENANT")]
+    pub simulate: Option<PathBuf>,
+
+    /// Where the simulated tenant keeps its state between runs
+    /// (default: calperm-sim-<tenant name>.state.json in the current directory).
+    #[arg(long, value_name = "FILE", requires = "simulate")]
+    pub sim_state: Option<PathBuf>,
+
+    /// Report format on standard output.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table, value_name = "FORMAT")]
+    pub format: ReportFormat,
+
+    /// Also write the report to FILE (format from --format).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Append every record to FILE as it arrives (default: calperm-journal-<time>.jsonl, or the
+    /// --resume journal).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+
+    /// Read everything, change nothing: report would-add / would-update (-WhatIf).
+    #[arg(long)]
+    pub what_if: bool,
+}
+
+/// The options that become the script's parameter defaults.
+#[derive(Debug, Args, Clone)]
+pub struct ScriptOptions {
+    /// The account that gets rights on every calendar (UPN or SMTP address recommended).
+    #[arg(long, default_value = "Monitor", value_name = "IDENTITY")]
+    pub monitor: String,
+
+    /// The role to grant.
+    #[arg(long, value_enum, default_value_t = Role::Reviewer, value_name = "ROLE")]
+    pub access_rights: Role,
+
+    /// The Calendar folder's expected language: `auto` (each mailbox's own) or a code from `calperm locales`.
+    #[arg(long, default_value = "auto", value_name = "auto|CODE")]
+    pub locale: String,
+
+    /// How the script connects to Exchange.
+    #[arg(long, value_enum, default_value_t = Connection::Exo, value_name = "MODE")]
+    pub connection: Connection,
+
+    /// Admin account for interactive sign-in (exo; optional).
+    #[arg(long, value_name = "UPN")]
+    pub user_principal_name: Option<String>,
+
+    /// Application (client) ID of the admin app for app-only sign-in (exo-app).
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+
+    /// The tenant's primary .onmicrosoft.com domain (exo-app).
+    #[arg(long, value_name = "DOMAIN")]
+    pub organization: Option<String>,
+
+    /// Certificate thumbprint for app-only sign-in (exo-app; Windows only).
+    #[arg(long, value_name = "THUMBPRINT")]
+    pub certificate_thumbprint: Option<String>,
+
+    /// Certificate file (.pfx): for exo-app, the sign-in certificate; for app-registration, a
+    /// certificate (.cer/.pem) to register on the app instead of a client secret.
+    #[arg(long, value_name = "PATH")]
+    pub certificate_path: Option<PathBuf>,
+
+    /// Exchange server FQDN (onprem).
+    #[arg(long, value_name = "FQDN")]
+    pub server: Option<String>,
+
+    /// Mailbox types to include (comma-separated RecipientTypeDetails).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "UserMailbox,SharedMailbox,RoomMailbox,EquipmentMailbox",
+        value_name = "TYPES"
+    )]
+    pub recipient_types: Vec<String>,
+
+    /// Only these mailboxes (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "IDENTITY")]
+    pub include: Vec<String>,
+
+    /// Never these mailboxes (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "IDENTITY")]
+    pub exclude: Vec<String>,
+
+    /// Only the mailboxes listed in FILE (CSV with a PrimarySmtpAddress, UserPrincipalName,
+    /// EmailAddress or Identity column).
+    #[arg(long, value_name = "FILE")]
+    pub mailboxes_csv: Option<PathBuf>,
+
+    /// Retries of a throttled or transient call before the mailbox is reported failed.
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    pub max_retries: u32,
+
+    /// First back-off delay in milliseconds; doubles on each retry, with jitter, capped at 60 s.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub retry_delay_ms: u32,
+
+    /// Skip the mailboxes this journal shows as done (grant).
+    #[arg(long, value_name = "JOURNAL")]
+    pub resume: Option<PathBuf>,
+
+    /// Restore exactly what this grant journal recorded (revoke).
+    #[arg(long, value_name = "JOURNAL")]
+    pub from_journal: Option<PathBuf>,
+
+    /// Display name of the Entra app (app-registration).
+    #[arg(long, default_value = "Exchange calendar synchronization", value_name = "NAME")]
+    pub app_name: String,
+
+    /// Display name of the client secret (app-registration).
+    #[arg(long, default_value = "Exchange calendar synchronization secret", value_name = "NAME")]
+    pub secret_name: String,
+
+    /// Lifetime of the client secret in months (app-registration).
+    #[arg(long, default_value_t = 36, value_name = "MONTHS")]
+    pub secret_months: u32,
+
+    /// Also write the client secret to FILE, readable only by you (app-registration).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+
+    /// Limit the app to this mail-enabled security group's mailboxes with RBAC for Applications.
+    #[arg(long, value_name = "GROUP")]
+    pub restrict_to_group: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_manuals() {
+        let cli = Cli::try_parse_from(["calperm", "render", "grant"]).unwrap();
+        let Command::Render(args) = cli.command else { panic!("render expected") };
+        assert_eq!(args.options.monitor, "Monitor");
+        assert_eq!(args.options.access_rights, Role::Reviewer);
+        assert_eq!(args.options.locale, "auto");
+        assert_eq!(args.options.connection, Connection::Exo);
+        assert_eq!(args.options.recipient_types.len(), 4);
+        assert_eq!(args.options.secret_months, 36);
+    }
+
+    #[test]
+    fn lists_split_on_commas() {
+        let cli =
+            Cli::try_parse_from(["calperm", "render", "grant", "--include", "a@x.com,b@x.com", "--include", "c@x.com"])
+                .unwrap();
+        let Command::Render(args) = cli.command else { panic!("render expected") };
+        assert_eq!(args.options.include, ["a@x.com", "b@x.com", "c@x.com"]);
+    }
+}

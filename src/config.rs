@@ -1,0 +1,381 @@
+//! From what the user typed (`cli::ScriptOptions`) to what a template renders (`ScriptContext`):
+//! every check happens here, before anything renders, and fails with exit code 2.
+
+use crate::cli::{Connection, Script, ScriptOptions};
+use crate::error::Failure;
+use crate::{journal, locale, rights::Role};
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use std::path::Path;
+
+/// Microsoft Graph's resource appId and the Calendars.Read application role (reference/entra.md §0).
+pub const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+pub const CALENDARS_READ_ROLE_ID: &str = "798ee544-9d2d-430c-a058-570e29e34338";
+pub const EWS_URL: &str = "https://outlook.office365.com/EWS/Exchange.asmx";
+
+/// Identity columns a `--mailboxes-csv` file may use, in order of preference.
+pub const CSV_IDENTITY_COLUMNS: [&str; 4] = ["PrimarySmtpAddress", "UserPrincipalName", "EmailAddress", "Identity"];
+
+/// Everything a template may use. Optional values serialize as `null`, never go missing, so a
+/// typo in a template fails at render time (strict mode).
+#[derive(Debug, Serialize)]
+pub struct ScriptContext {
+    pub calperm_version: &'static str,
+    pub script: &'static str,
+    pub monitor: String,
+    pub access_rights: &'static str,
+    pub locale: String,
+    /// The expected Calendar name when `--locale` names one.
+    pub locale_calendar: Option<String>,
+    pub connection: &'static str,
+    pub connection_exo: bool,
+    pub connection_exo_app: bool,
+    pub connection_onprem: bool,
+    pub connection_legacy_basic: bool,
+    /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
+    pub cloud: bool,
+    pub user_principal_name: Option<String>,
+    pub app_id: Option<String>,
+    pub organization: Option<String>,
+    pub certificate_thumbprint: Option<String>,
+    pub certificate_path: Option<String>,
+    pub server: Option<String>,
+    pub recipient_types: Vec<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub mailboxes_csv: Option<String>,
+    pub mailboxes_csv_column: Option<String>,
+    pub max_retries: u32,
+    pub retry_delay_ms: u32,
+    /// Mailboxes a resumed grant skips.
+    pub resume_done: Vec<String>,
+    pub resume_journal: Option<String>,
+    /// What `revoke --from-journal` restores.
+    pub revoke_from_journal: Option<String>,
+    pub revoke_entries: Vec<RevokeEntry>,
+    pub roles: Vec<RoleRow>,
+    pub calendar_names: Vec<CalendarName>,
+    pub app_name: String,
+    pub secret_name: String,
+    pub secret_months: u32,
+    pub secret_file: Option<String>,
+    pub app_certificate_path: Option<String>,
+    pub restrict_to_group: Option<String>,
+    pub graph_app_id: &'static str,
+    pub calendars_read_role_id: &'static str,
+    pub ews_url: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoleRow {
+    pub name: &'static str,
+    pub rights: Vec<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CalendarName {
+    pub code: String,
+    pub name: String,
+}
+
+/// One change of a grant journal to undo.
+#[derive(Debug, Serialize)]
+pub struct RevokeEntry {
+    pub mailbox: String,
+    pub folder_identity: String,
+    /// `remove` (the grant added the entry) or `restore` (it raised existing rights).
+    pub action: &'static str,
+    /// The rights the grant left; restoring only happens while they are still in place.
+    pub granted: Vec<String>,
+    /// The rights before the grant (restore only).
+    pub previous: Vec<String>,
+}
+
+pub fn script_name(script: Script) -> &'static str {
+    match script {
+        Script::ExecutionPolicy => "execution-policy",
+        Script::Grant => "grant",
+        Script::Audit => "audit",
+        Script::Revoke => "revoke",
+        Script::AppRegistration => "app-registration",
+        Script::EwsReadiness => "ews-readiness",
+        Script::Setup => "setup",
+    }
+}
+
+pub fn connection_name(connection: Connection) -> &'static str {
+    match connection {
+        Connection::Exo => "exo",
+        Connection::ExoApp => "exo-app",
+        Connection::Onprem => "onprem",
+        Connection::LegacyBasic => "legacy-basic",
+    }
+}
+
+/// Whether the script talks to Exchange (and so needs the connection options).
+pub fn uses_exchange(script: Script) -> bool {
+    !matches!(script, Script::ExecutionPolicy | Script::AppRegistration)
+}
+
+/// Validates the options for `script` and builds the template context.
+pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
+    let monitor = o.monitor.trim().to_string();
+    if monitor.is_empty() {
+        // An empty identity makes Get-* cmdlets return every object (exchange.md §1.3).
+        return Err(Failure::usage("--monitor is empty", "pass the monitor's UPN, e.g. --monitor monitor@contoso.com").into());
+    }
+    reject_control_chars("--monitor", &monitor)?;
+
+    let (locale, locale_calendar) = resolve_locale(&o.locale)?;
+    if uses_exchange(script) {
+        check_connection(o)?;
+    }
+    for (flag, values) in [("--include", &o.include), ("--exclude", &o.exclude), ("--recipient-types", &o.recipient_types)] {
+        for v in values.iter() {
+            if v.trim().is_empty() {
+                return Err(Failure::usage(format!("{flag} has an empty value"), format!("remove the stray comma in {flag}")).into());
+            }
+        }
+    }
+    if !o.include.is_empty() && o.mailboxes_csv.is_some() {
+        return Err(Failure::usage(
+            "--include and --mailboxes-csv both name the mailboxes to visit",
+            "use one of them (put the --include identities into the CSV)",
+        )
+        .into());
+    }
+    let mailboxes_csv_column = match &o.mailboxes_csv {
+        Some(path) => Some(csv_identity_column(path)?),
+        None => None,
+    };
+    if o.max_retries > 20 {
+        return Err(Failure::usage(format!("--max-retries {} is too many", o.max_retries), "use at most 20").into());
+    }
+
+    let resume_done = match (&o.resume, script) {
+        (Some(path), Script::Grant | Script::Setup) => journal::done_mailboxes(&journal::read(path)?).into_iter().collect(),
+        (Some(_), _) => {
+            return Err(Failure::usage("--resume applies to grant and setup only", "drop --resume").into());
+        }
+        (None, _) => Vec::new(),
+    };
+    let revoke_entries = match (&o.from_journal, script) {
+        (Some(path), Script::Revoke) => revoke_entries(path)?,
+        (Some(_), _) => {
+            return Err(Failure::usage("--from-journal applies to revoke only", "use: calperm run revoke --from-journal FILE").into());
+        }
+        (None, _) => Vec::new(),
+    };
+
+    if o.secret_months == 0 || o.secret_months > 1200 {
+        return Err(Failure::usage(
+            format!("--secret-months {} is out of range", o.secret_months),
+            "use 1 to 24 months (Microsoft recommends under 12)",
+        )
+        .into());
+    }
+    let app_certificate_path = match script {
+        Script::AppRegistration => o.certificate_path.as_deref().map(path_string),
+        _ => None,
+    };
+    if let Some(path) = &app_certificate_path
+        && o.secret_file.is_some()
+    {
+        return Err(Failure::usage(
+            format!("--secret-file was given, but --certificate-path {path} registers a certificate: no secret is created"),
+            "drop one of the two",
+        )
+        .into());
+    }
+
+    Ok(ScriptContext {
+        calperm_version: env!("CARGO_PKG_VERSION"),
+        script: script_name(script),
+        monitor,
+        access_rights: o.access_rights.name(),
+        locale,
+        locale_calendar,
+        connection: connection_name(o.connection),
+        connection_exo: o.connection == Connection::Exo,
+        connection_exo_app: o.connection == Connection::ExoApp,
+        connection_onprem: o.connection == Connection::Onprem,
+        connection_legacy_basic: o.connection == Connection::LegacyBasic,
+        cloud: matches!(o.connection, Connection::Exo | Connection::ExoApp),
+        user_principal_name: o.user_principal_name.clone(),
+        app_id: o.app_id.clone(),
+        organization: o.organization.clone(),
+        certificate_thumbprint: o.certificate_thumbprint.clone(),
+        certificate_path: if o.connection == Connection::ExoApp { o.certificate_path.as_deref().map(path_string) } else { None },
+        server: o.server.clone(),
+        recipient_types: o.recipient_types.iter().map(|s| s.trim().to_string()).collect(),
+        include: o.include.iter().map(|s| s.trim().to_string()).collect(),
+        exclude: o.exclude.iter().map(|s| s.trim().to_string()).collect(),
+        mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
+        mailboxes_csv_column,
+        max_retries: o.max_retries,
+        retry_delay_ms: o.retry_delay_ms,
+        resume_done,
+        resume_journal: o.resume.as_deref().map(path_string),
+        revoke_from_journal: o.from_journal.as_deref().map(path_string),
+        revoke_entries,
+        roles: Role::ALL
+            .into_iter()
+            .map(|r| RoleRow { name: r.name(), rights: r.calendar_rights().into_iter().collect() })
+            .collect(),
+        calendar_names: locale::all()
+            .iter()
+            .map(|l| CalendarName { code: l.code.to_lowercase(), name: l.calendar.clone() })
+            .collect(),
+        app_name: o.app_name.clone(),
+        secret_name: o.secret_name.clone(),
+        secret_months: o.secret_months,
+        secret_file: o.secret_file.as_deref().map(path_string),
+        app_certificate_path,
+        restrict_to_group: o.restrict_to_group.clone(),
+        graph_app_id: GRAPH_APP_ID,
+        calendars_read_role_id: CALENDARS_READ_ROLE_ID,
+        ews_url: EWS_URL,
+    })
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
+        return Err(Failure::usage(
+            format!("{flag} contains a control character (newline or tab)"),
+            format!("check the value of {flag}"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn resolve_locale(value: &str) -> Result<(String, Option<String>)> {
+    if value.eq_ignore_ascii_case("auto") {
+        return Ok(("auto".into(), None));
+    }
+    match locale::find(value) {
+        Some(l) => Ok((l.code.clone(), Some(l.calendar.clone()))),
+        None => Err(Failure::usage(
+            format!("unknown locale `{value}`"),
+            format!(
+                "nearest known codes: {}; `calperm locales` lists all of them, or use --locale auto",
+                locale::nearest(value, 5).join(", ")
+            ),
+        )
+        .into()),
+    }
+}
+
+fn check_connection(o: &ScriptOptions) -> Result<()> {
+    let missing = |flag: &str, mode: &str, example: &str| -> anyhow::Error {
+        Failure::usage(format!("--connection {mode} needs {flag}"), format!("add {flag} {example}")).into()
+    };
+    match o.connection {
+        Connection::Exo | Connection::LegacyBasic => {}
+        Connection::ExoApp => {
+            if o.app_id.is_none() {
+                return Err(missing("--app-id", "exo-app", "<application (client) ID>"));
+            }
+            if o.organization.is_none() {
+                return Err(missing("--organization", "exo-app", "contoso.onmicrosoft.com"));
+            }
+            match (&o.certificate_thumbprint, &o.certificate_path) {
+                (None, None) => {
+                    return Err(Failure::usage(
+                        "--connection exo-app needs a certificate",
+                        "add --certificate-thumbprint THUMBPRINT (Windows) or --certificate-path FILE.pfx",
+                    )
+                    .into());
+                }
+                (Some(_), Some(_)) => {
+                    return Err(Failure::usage(
+                        "--certificate-thumbprint and --certificate-path both name the sign-in certificate",
+                        "pass only one of them",
+                    )
+                    .into());
+                }
+                _ => {}
+            }
+        }
+        Connection::Onprem => {
+            if o.server.is_none() {
+                return Err(missing("--server", "onprem", "mail01.contoso.local"));
+            }
+        }
+    }
+    let stray = |flag: &str, given: bool, modes: &str| -> Result<()> {
+        if given {
+            Err(Failure::usage(
+                format!("{flag} does not apply to --connection {}", connection_name(o.connection)),
+                format!("{flag} is for --connection {modes}; drop it or change --connection"),
+            )
+            .into())
+        } else {
+            Ok(())
+        }
+    };
+    let is = |c: Connection| o.connection == c;
+    stray("--app-id", o.app_id.is_some() && !is(Connection::ExoApp), "exo-app")?;
+    stray("--organization", o.organization.is_some() && !is(Connection::ExoApp), "exo-app")?;
+    stray("--certificate-thumbprint", o.certificate_thumbprint.is_some() && !is(Connection::ExoApp), "exo-app")?;
+    stray("--server", o.server.is_some() && !is(Connection::Onprem), "onprem")?;
+    stray("--user-principal-name", o.user_principal_name.is_some() && !is(Connection::Exo), "exo")?;
+    Ok(())
+}
+
+/// Checks the CSV now (it exists, has an identity column, and at least one row), so a bad file
+/// fails before anything runs; the script reads it again at run time.
+fn csv_identity_column(path: &Path) -> Result<String> {
+    let mut reader = csv::Reader::from_path(path)
+        .map_err(|e| Failure::usage(format!("cannot read --mailboxes-csv {}: {e}", path.display()), "check the path"))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| Failure::usage(format!("--mailboxes-csv {}: {e}", path.display()), "save it as UTF-8 CSV"))?
+        .clone();
+    let column = CSV_IDENTITY_COLUMNS
+        .iter()
+        .find(|c| headers.iter().any(|h| h.trim().trim_start_matches('\u{FEFF}').eq_ignore_ascii_case(c)))
+        .ok_or_else(|| {
+            Failure::usage(
+                format!("--mailboxes-csv {} has no identity column (found: {})", path.display(), headers.iter().collect::<Vec<_>>().join(", ")),
+                format!("add a header row with one of: {}", CSV_IDENTITY_COLUMNS.join(", ")),
+            )
+        })?;
+    let rows = reader.records().count();
+    if rows == 0 {
+        return Err(Failure::usage(format!("--mailboxes-csv {} lists no mailboxes", path.display()), "add one mailbox per row").into());
+    }
+    Ok((*column).to_string())
+}
+
+fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
+    let records = journal::read(path)?;
+    let changes = journal::grant_changes(&records);
+    if changes.is_empty() {
+        return Err(Failure::usage(
+            format!("the journal {} records no added or updated mailbox", path.display()),
+            "pass the journal of a grant run that changed something",
+        )
+        .into());
+    }
+    changes
+        .into_iter()
+        .map(|m| {
+            let folder_identity = m
+                .folder_identity
+                .clone()
+                .with_context(|| format!("the journal's record for {} has no folderIdentity", m.mailbox))?;
+            let granted = m.rights.clone().unwrap_or_default();
+            Ok(match m.previous {
+                Some(previous) if !previous.is_empty() => {
+                    RevokeEntry { mailbox: m.mailbox, folder_identity, action: "restore", granted, previous }
+                }
+                _ => RevokeEntry { mailbox: m.mailbox, folder_identity, action: "remove", granted, previous: Vec::new() },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,14 @@
+//! calperm: prepares Microsoft Exchange for a calendar synchronization connector by rendering
+//! reviewable PowerShell scripts and, on request, running them with pwsh.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod journal;
+pub mod locale;
+pub mod powershell;
+pub mod records;
+pub mod render;
+pub mod rights;
+pub mod run;

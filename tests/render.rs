@@ -1,0 +1,364 @@
+//! Rendering: golden scripts, PowerShell's own parser over every script and connection mode,
+//! injection, PowerShell-7-only syntax, the BOM, and option errors.
+
+mod common;
+
+use common::calperm;
+use serde::Deserialize;
+use snapbox::data::DataFormat;
+use snapbox::{Data, assert_data_eq};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCRIPTS: [&str; 7] = ["execution-policy", "grant", "audit", "revoke", "app-registration", "ews-readiness", "setup"];
+
+/// Option sets every script is rendered with for the golden files.
+const OPTION_SETS: &[(&str, &[&str])] = &[
+    ("default", &[]),
+    ("locale-de", &["--locale", "de"]),
+    ("locale-ja", &["--locale", "ja"]),
+    (
+        "exo-app",
+        &[
+            "--connection",
+            "exo-app",
+            "--app-id",
+            "6f1d2c4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f",
+            "--organization",
+            "contoso.onmicrosoft.com",
+            "--certificate-path",
+            "/etc/calperm/exchange-admin.pfx",
+        ],
+    ),
+    ("onprem", &["--connection", "onprem", "--server", "mail01.contoso.local"]),
+    ("legacy-basic", &["--connection", "legacy-basic"]),
+];
+
+fn render(args: &[&str]) -> Vec<u8> {
+    let output = calperm().arg("render").args(args).output().expect("calperm runs");
+    assert!(
+        output.status.success(),
+        "calperm render {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+fn golden_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.ps1"))
+}
+
+#[test]
+fn golden_scripts_match_byte_for_byte() {
+    for script in SCRIPTS {
+        for (set, options) in OPTION_SETS {
+            let mut args = vec![script];
+            args.extend_from_slice(options);
+            let actual = render(&args);
+            let path = golden_path(&format!("{script}.{set}"));
+            // A readable diff (and SNAPSHOTS=overwrite to accept a template change) ...
+            assert_data_eq!(
+                Data::text(String::from_utf8(actual.clone()).expect("UTF-8")).raw(),
+                Data::read_from(&path, Some(DataFormat::Text)).raw()
+            );
+            // ... and the exact bytes, BOM included.
+            assert_eq!(std::fs::read(&path).unwrap(), actual, "{} differs in bytes", path.display());
+        }
+    }
+}
+
+#[test]
+fn revoke_from_journal_golden() {
+    let journal = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grant-journal.jsonl");
+    let actual = render(&["revoke", "--monitor", "monitor@contoso.com", "--from-journal", journal.to_str().unwrap()]);
+    let path = golden_path("revoke.from-journal");
+    assert_data_eq!(
+        Data::text(String::from_utf8(actual.clone()).unwrap()).raw(),
+        Data::read_from(&path, Some(DataFormat::Text)).raw()
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), actual);
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for script in SCRIPTS {
+        assert_eq!(render(&[script, "--locale", "ru"]), render(&[script, "--locale", "ru"]), "{script}");
+    }
+}
+
+#[test]
+fn render_grant_for_the_manuals_monitor_in_german() {
+    let out = String::from_utf8(render(&["grant", "--monitor", "Monitor", "--locale", "de"])).unwrap();
+    assert!(out.starts_with('\u{FEFF}'));
+    assert!(out.contains("[string] $Monitor = 'Monitor'"));
+    assert!(out.contains("[string] $Locale = 'de'"));
+    assert!(out.contains("'de' = 'Kalender'"));
+}
+
+#[test]
+fn output_file_gets_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grant.ps1");
+    calperm().args(["render", "grant", "-o"]).arg(&file).assert().success();
+    assert_eq!(std::fs::read(&file).unwrap(), render(&["grant"]));
+}
+
+/// What `tests/ps/Inspect-Script.ps1` reports for one file.
+#[derive(Debug, Deserialize)]
+struct Inspection {
+    file: String,
+    errors: Vec<String>,
+    commands: Vec<String>,
+    strings: Vec<String>,
+    ps7: Vec<String>,
+    bom: bool,
+}
+
+fn inspect(dir: &Path) -> Option<Vec<Inspection>> {
+    let pwsh = common::pwsh()?;
+    let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ps/Inspect-Script.ps1");
+    let output = Command::new(pwsh)
+        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-File"])
+        .arg(&checker)
+        .arg("-Directory")
+        .arg(dir)
+        .output()
+        .expect("pwsh runs");
+    assert!(output.status.success(), "Inspect-Script.ps1 failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect(),
+    )
+}
+
+const CONNECTIONS: &[&[&str]] = &[
+    &[],
+    &["--connection", "exo", "--user-principal-name", "admin@contoso.onmicrosoft.com"],
+    &["--connection", "exo-app", "--app-id", "a", "--organization", "contoso.onmicrosoft.com", "--certificate-thumbprint", "ABC"],
+    &["--connection", "exo-app", "--app-id", "a", "--organization", "contoso.onmicrosoft.com", "--certificate-path", "c.pfx"],
+    &["--connection", "onprem", "--server", "mail01.contoso.local"],
+    &["--connection", "legacy-basic"],
+];
+
+const LOCALES: &[&str] = &["auto", "en", "de", "ja", "ru", "pt-BR", "zh-CN", "ar-SA", "he", "th", "nl"];
+
+#[test]
+fn every_script_parses_in_powershell_for_every_connection_and_locale() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut count = 0;
+    for script in SCRIPTS {
+        for (c, connection) in CONNECTIONS.iter().enumerate() {
+            for locale in LOCALES {
+                let mut args = vec![script, "--locale", locale];
+                args.extend_from_slice(connection);
+                std::fs::write(dir.path().join(format!("{script}.c{c}.{locale}.ps1")), render(&args)).unwrap();
+                count += 1;
+            }
+        }
+    }
+    let Some(reports) = inspect(dir.path()) else { return };
+    assert_eq!(reports.len(), count, "every rendered file was inspected");
+    for report in &reports {
+        assert!(report.errors.is_empty(), "{}: parse errors {:?}", report.file, report.errors);
+        assert!(report.ps7.is_empty(), "{}: PowerShell-7-only syntax {:?}", report.file, report.ps7);
+        assert!(report.bom, "{}: no UTF-8 BOM", report.file);
+    }
+}
+
+#[test]
+fn the_ps7_syntax_check_finds_what_it_looks_for() {
+    // A check that cannot fail proves nothing: feed it each construct it must reject.
+    let dir = tempfile::tempdir().unwrap();
+    let samples = [
+        ("ternary", "$a = $true ? 1 : 2"),
+        ("coalesce", "$a = $null ?? 1"),
+        ("coalesce-assign", "$a ??= 1"),
+        ("chain", "Get-Date && Get-Date"),
+        ("parallel", "1..2 | ForEach-Object -Parallel { $_ }"),
+        ("null-conditional", "$a = ${b}?.Length"),
+        ("clean", "$a = if ($true) { 1 } else { 2 }"),
+    ];
+    for (name, code) in samples {
+        std::fs::write(dir.path().join(format!("{name}.ps1")), format!("\u{FEFF}{code}\n")).unwrap();
+    }
+    let Some(reports) = inspect(dir.path()) else { return };
+    for report in reports {
+        if report.file == "clean.ps1" {
+            assert!(report.ps7.is_empty(), "{report:?}");
+        } else {
+            assert_eq!(report.ps7.len(), 1, "{report:?}");
+        }
+    }
+}
+
+/// Values that would break out of a naive quoting: every single-quote kind, double quotes,
+/// `$`, backtick, `;`, newlines, the end of a comment block, subexpressions.
+const NASTY: &[&str] = &[
+    "o'brien@contoso.com",
+    "o\u{2018}b\u{2019}r\u{201A}i\u{201B}en",
+    "a\"b$c`d;e",
+    "x'; Remove-Item -Recurse C:\\ ; '",
+    "x\u{2019}; Stop-Computer; \u{2019}",
+    "line1\nStop-Computer\nline3",
+    "#> Stop-Computer <#",
+    "$(Stop-Computer)",
+    "@(Stop-Computer)",
+    "'@\nStop-Computer\n@'",
+];
+
+#[test]
+fn user_values_stay_constant_strings_and_add_no_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("mailboxes.csv");
+    std::fs::write(&csv, "PrimarySmtpAddress\na@contoso.com\n").unwrap();
+    let csv = csv.to_str().unwrap().to_string();
+    for (i, nasty) in NASTY.iter().enumerate() {
+        for script in SCRIPTS {
+            let nasty_args = vec![
+                "--include", nasty, "--exclude", nasty, "--app-name", nasty, "--secret-name", nasty,
+                "--restrict-to-group", nasty, "--user-principal-name", nasty,
+            ];
+            let mut args = vec![script];
+            args.extend_from_slice(&nasty_args);
+            // Commas would split the list options, so those get the value without them.
+            let rendered = calperm().arg("render").args(&args).output().unwrap();
+            assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+            std::fs::write(dir.path().join(format!("{script}.nasty{i}.ps1")), &rendered.stdout).unwrap();
+            let benign = render(&[
+                script, "--include", "x", "--exclude", "x", "--app-name", "x", "--secret-name", "x",
+                "--restrict-to-group", "x", "--user-principal-name", "x",
+            ]);
+            std::fs::write(dir.path().join(format!("{script}.benign{i}.ps1")), benign).unwrap();
+        }
+        // The monitor goes through config's control-character check: newlines are refused there.
+        if !nasty.contains('\n') {
+            let out = render(&["grant", "--monitor", nasty, "--connection", "onprem", "--server", nasty]);
+            std::fs::write(dir.path().join(format!("grant.monitor{i}.ps1")), out).unwrap();
+            std::fs::write(
+                dir.path().join(format!("grant.monitorbenign{i}.ps1")),
+                render(&["grant", "--monitor", "x", "--connection", "onprem", "--server", "x"]),
+            )
+            .unwrap();
+        }
+    }
+    let Some(reports) = inspect(dir.path()) else { return };
+    let by_name = |name: &str| reports.iter().find(|r| r.file == name).unwrap_or_else(|| panic!("{name} inspected"));
+    for (i, nasty) in NASTY.iter().enumerate() {
+        let mut pairs = SCRIPTS.iter().map(|s| (format!("{s}.nasty{i}.ps1"), format!("{s}.benign{i}.ps1"))).collect::<Vec<_>>();
+        if !nasty.contains('\n') {
+            pairs.push((format!("grant.monitor{i}.ps1"), format!("grant.monitorbenign{i}.ps1")));
+        }
+        for (nasty_file, benign_file) in pairs {
+            let bad = by_name(&nasty_file);
+            let good = by_name(&benign_file);
+            assert!(bad.errors.is_empty(), "{nasty_file}: {:?}", bad.errors);
+            let bad_commands: BTreeSet<_> = bad.commands.iter().collect();
+            let good_commands: BTreeSet<_> = good.commands.iter().collect();
+            assert_eq!(bad_commands, good_commands, "{nasty_file}: the value {nasty:?} changed the commands");
+            assert!(!bad.commands.iter().any(|c| c.contains("Stop-Computer") || c.contains("Remove-Item")));
+            if nasty_file.starts_with("execution-policy") {
+                continue; // takes none of these options
+            }
+            assert!(
+                bad.strings.iter().any(|s| s == nasty),
+                "{nasty_file}: {nasty:?} is not one constant string"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_options_fail_before_rendering_with_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["grant", "--locale", "dee"], "nearest known codes: de"),
+        (&["grant", "--connection", "exo-app"], "--connection exo-app needs --app-id"),
+        (&["grant", "--connection", "exo-app", "--app-id", "x", "--organization", "o"], "needs a certificate"),
+        (&["grant", "--connection", "onprem"], "needs --server"),
+        (&["grant", "--server", "x"], "--server does not apply to --connection exo"),
+        (&["grant", "--monitor", " "], "--monitor is empty"),
+        (&["grant", "--monitor", "a\nb"], "control character"),
+        (&["grant", "--access-rights", "Boss"], "invalid value 'Boss'"),
+        (&["grant", "--mailboxes-csv", "/nonexistent.csv"], "cannot read --mailboxes-csv"),
+        (&["audit", "--resume", "j.jsonl"], "--resume applies to grant and setup only"),
+        (&["grant", "--from-journal", "j.jsonl"], "--from-journal applies to revoke only"),
+        (&["revoke", "--from-journal", "/nonexistent.jsonl"], "cannot open the journal"),
+    ];
+    for (args, message) in cases {
+        let output = calperm().arg("render").args(*args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: nothing renders");
+        assert!(!stderr.contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_csv_without_an_identity_column_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("m.csv");
+    std::fs::write(&csv, "Name,Office\nAnna,Berlin\n").unwrap();
+    let output = calperm().args(["render", "grant", "--mailboxes-csv"]).arg(&csv).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no identity column"));
+}
+
+#[test]
+fn legacy_basic_warns_on_stderr_and_in_the_script() {
+    let output = calperm().args(["render", "grant", "--connection", "legacy-basic"]).output().unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Basic authentication") && stderr.contains("1 Oct 2023"), "{stderr}");
+    let script = String::from_utf8(output.stdout).unwrap();
+    assert!(script.contains("New-PSSession -ConfigurationName Microsoft.Exchange -ConnectionUri https://outlook.office365.com/powershell-liveid/ -Credential $UserCredential -Authentication Basic -AllowRedirection"));
+    assert!(script.contains("Write-Warning 'Basic authentication and Remote PowerShell were retired"));
+}
+
+#[test]
+fn templates_can_be_overridden_per_file_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("exported");
+    calperm().args(["templates", "export"]).arg(&exported).assert().success();
+    assert!(exported.join("grant.ps1.hbs").is_file());
+    assert!(exported.join("_prelude.ps1.hbs").is_file());
+    // Exported defaults render the same bytes as the built-ins.
+    let via_export = calperm().arg("--templates").arg(&exported).args(["render", "grant"]).output().unwrap();
+    assert_eq!(via_export.stdout, render(&["grant"]));
+    // One overridden file wins; the rest stay built-in.
+    let custom = dir.path().join("custom");
+    std::fs::create_dir(&custom).unwrap();
+    std::fs::write(custom.join("execution-policy.ps1.hbs"), "# custom {{monitor}}\n").unwrap();
+    let out = calperm().arg("--templates").arg(&custom).args(["render", "execution-policy", "--monitor", "m'x"]).output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "\u{FEFF}# custom 'm''x'\n");
+    assert_eq!(calperm().arg("--templates").arg(&custom).args(["render", "grant"]).output().unwrap().stdout, render(&["grant"]));
+    // A second export into the same directory keeps the files and says so.
+    let again = calperm().args(["templates", "export"]).arg(&exported).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn a_template_referring_to_a_missing_value_fails_at_render_time() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("grant.ps1.hbs"), "$x = {{no_such_value}}\n").unwrap();
+    let output = calperm().arg("--templates").arg(dir.path()).args(["render", "grant"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_value"));
+}
+
+#[test]
+fn scripts_and_locales_list() {
+    let scripts = calperm().arg("scripts").output().unwrap();
+    let text = String::from_utf8(scripts.stdout).unwrap();
+    for script in SCRIPTS {
+        assert!(text.lines().any(|l| l.starts_with(script)), "{script} listed");
+    }
+    let json = calperm().args(["locales", "--format", "json"]).output().unwrap();
+    let locales: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(locales.len(), 91);
+    let table = String::from_utf8(calperm().arg("locales").output().unwrap().stdout).unwrap();
+    assert!(table.lines().any(|l| l.starts_with("nl ") && l.contains("Agenda") && l.contains("Kalender")));
+}

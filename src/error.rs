@@ -37,6 +37,10 @@ impl Failure {
     pub fn pwsh_failed(message: impl Into<String>, hint: Option<String>) -> Failure {
         Failure { code: code::PWSH_FAILED, message: message.into(), hint }
     }
+    /// The script ran and reported failed mailboxes, steps or items (the report says which).
+    pub fn failures(message: impl Into<String>, hint: Option<String>) -> Failure {
+        Failure { code: code::FAILURES, message: message.into(), hint }
+    }
 }
 
 impl fmt::Display for Failure {

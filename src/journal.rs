@@ -171,7 +171,8 @@ mod tests {
         assert_eq!(at(0), "calperm-journal-19700101T000000Z.jsonl");
         assert_eq!(at(951_782_400), "calperm-journal-20000229T000000Z.jsonl");
         assert_eq!(at(1_700_000_000), "calperm-journal-20231114T221320Z.jsonl");
-        assert_eq!(at(4_107_542_399), "calperm-journal-21001031T235959Z.jsonl");
+        assert_eq!(at(4_107_542_399), "calperm-journal-21000228T235959Z.jsonl");
+        assert_eq!(at(4_107_542_400), "calperm-journal-21000301T000000Z.jsonl");
     }
 
     #[test]

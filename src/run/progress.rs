@@ -1,0 +1,79 @@
+//! Progress on stderr while pwsh runs: "mailbox i of N" when the script announced N in its
+//! `start` record, else a spinner with the count. Only when stderr is a terminal; otherwise
+//! nothing at all, so logs and pipes see only pwsh's own output and the report.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+pub(crate) struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A spinner on stderr if stderr is a terminal, else nothing.
+    pub(crate) fn on_stderr() -> Progress {
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None };
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(spinner_style());
+        bar.set_message("starting pwsh");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Progress { bar: Some(bar) }
+    }
+
+    /// The script announced how many mailboxes it will visit.
+    pub(crate) fn expect(&self, total: Option<u64>) {
+        let Some(bar) = &self.bar else { return };
+        match total {
+            Some(total) => {
+                bar.set_length(total);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} [{bar:30}] mailbox {pos} of {len}  {msg}",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
+            }
+            None => bar.set_message("running"),
+        }
+    }
+
+    pub(crate) fn mailbox(&self, mailbox: &str) {
+        let Some(bar) = &self.bar else { return };
+        bar.inc(1);
+        if bar.length().is_none() {
+            let n = bar.position();
+            bar.set_message(format!("{n} mailbox{}", if n == 1 { "" } else { "es" }));
+        } else {
+            bar.set_message(mailbox.to_string());
+        }
+    }
+
+    /// A step or item of a script without mailboxes.
+    pub(crate) fn note(&self, what: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(what.to_string());
+        }
+    }
+
+    /// Runs `f` (which writes to stderr) with the bar out of the way.
+    pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {msg}").expect("a valid template")
+}

@@ -1,0 +1,204 @@
+//! The report on calperm's standard output (and in `--report FILE`): `table` (the default: a
+//! summary and a table of mailboxes, written when the run ends), `json` (each record as one JSON
+//! line, written as it arrives) or `csv` (one row per mailbox, written as it arrives). For json
+//! and csv the summary goes to stderr, so stdout stays machine-readable.
+//!
+//! Memory stays bounded: json and csv keep nothing per record; the table keeps only the rows it
+//! will print (`table::Rows`).
+
+mod summary;
+mod table;
+
+use super::tally::Tally;
+use crate::cli::ReportFormat;
+use crate::records::{Mailbox, Record};
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+pub(crate) use summary::Footer;
+
+/// CSV columns, named as in the JSON records.
+const CSV_HEADER: [&str; 12] = [
+    "mailbox",
+    "outcome",
+    "displayName",
+    "recipientType",
+    "folder",
+    "folderIdentity",
+    "previous",
+    "rights",
+    "kind",
+    "message",
+    "retries",
+    "calls",
+];
+
+pub(crate) struct Report {
+    format: ReportFormat,
+    stdout: Output,
+    file: Option<Output>,
+    rows: table::Rows,
+    scratch: Vec<u8>,
+}
+
+/// One place the report goes. A write error disables it (with one warning; none for a closed
+/// pipe, as in `calperm run … | head`) instead of ending the run: pwsh keeps running either way,
+/// and the journal still gets every record.
+struct Output {
+    name: String,
+    sink: Box<dyn Write>,
+    failed: bool,
+}
+
+impl Output {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.failed {
+            return;
+        }
+        if let Err(err) = self.sink.write_all(bytes) {
+            self.fail(&err);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.failed
+            && let Err(err) = self.sink.flush()
+        {
+            self.fail(&err);
+        }
+    }
+
+    fn fail(&mut self, err: &io::Error) {
+        self.failed = true;
+        if err.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!(
+                "calperm: warning: cannot write the report to {}: {err}",
+                self.name
+            );
+        }
+    }
+}
+
+impl Report {
+    /// Opens the outputs now, so an unwritable `--report` file fails before anything runs.
+    pub(crate) fn open(format: ReportFormat, report_file: Option<&Path>) -> Result<Report> {
+        let stdout = Output {
+            name: "standard output".into(),
+            sink: Box::new(io::stdout()),
+            failed: false,
+        };
+        let file = match report_file {
+            Some(path) => {
+                let file = File::create(path)
+                    .with_context(|| format!("creating the report file {}", path.display()))?;
+                Some(Output {
+                    name: path.display().to_string(),
+                    sink: Box::new(BufWriter::new(file)),
+                    failed: false,
+                })
+            }
+            None => None,
+        };
+        let mut report = Report {
+            format,
+            stdout,
+            file,
+            rows: table::Rows::default(),
+            scratch: Vec::new(),
+        };
+        if format == ReportFormat::Csv {
+            report.csv_row(&CSV_HEADER.map(String::from));
+        }
+        Ok(report)
+    }
+
+    /// Handles one record as it arrives.
+    pub(crate) fn record(&mut self, record: &Record) {
+        match self.format {
+            ReportFormat::Json => {
+                self.scratch.clear();
+                if serde_json::to_writer(&mut self.scratch, record).is_ok() {
+                    self.scratch.push(b'\n');
+                    self.write_all_outputs();
+                }
+            }
+            ReportFormat::Csv => {
+                if let Record::Mailbox(m) = record {
+                    self.csv_row(&csv_fields(m));
+                }
+            }
+            ReportFormat::Table => {
+                if let Record::Mailbox(m) = record {
+                    self.rows.add(m);
+                }
+            }
+        }
+    }
+
+    /// Writes what is written at the end: for table, everything; for json and csv, the summary
+    /// (to stderr).
+    pub(crate) fn finish(mut self, tally: &Tally, footer: &Footer) {
+        let mut text = summary::render(tally, footer);
+        match self.format {
+            ReportFormat::Table => {
+                table::render(&self.rows, tally, footer, &mut text);
+                self.scratch = text.into_bytes();
+                self.write_all_outputs();
+            }
+            ReportFormat::Json | ReportFormat::Csv => {
+                let mut stderr = io::stderr().lock();
+                let _ = stderr.write_all(text.as_bytes());
+                let _ = stderr.flush();
+            }
+        }
+        self.stdout.flush();
+        if let Some(file) = &mut self.file {
+            file.flush();
+        }
+    }
+
+    fn csv_row(&mut self, fields: &[String]) {
+        self.scratch.clear();
+        {
+            let mut writer = csv::WriterBuilder::new()
+                .buffer_capacity(1024)
+                .from_writer(&mut self.scratch);
+            if writer
+                .write_record(fields)
+                .and_then(|()| writer.flush().map_err(csv::Error::from))
+                .is_err()
+            {
+                return;
+            }
+        }
+        self.write_all_outputs();
+    }
+
+    fn write_all_outputs(&mut self) {
+        self.stdout.write(&self.scratch);
+        if let Some(file) = &mut self.file {
+            file.write(&self.scratch);
+        }
+    }
+}
+
+fn csv_fields(m: &Mailbox) -> [String; 12] {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let list = |v: &Option<Vec<String>>| v.as_ref().map(|l| l.join(";")).unwrap_or_default();
+    [
+        m.mailbox.clone(),
+        m.outcome.as_str().to_string(),
+        text(&m.display_name),
+        text(&m.recipient_type),
+        text(&m.folder),
+        text(&m.folder_identity),
+        list(&m.previous),
+        list(&m.rights),
+        text(&m.kind),
+        text(&m.message),
+        m.retries.to_string(),
+        m.calls.to_string(),
+    ]
+}

@@ -1,0 +1,163 @@
+//! The summary: what the script did in a few lines. The settings a connector needs (tenant ID,
+//! client ID, EWS URL, …) come first and stand out; then the counts per outcome in a fixed order,
+//! the steps and items, why the script stopped if it did, and where the journal is.
+
+use super::super::tally::{KEEP, Tally};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+/// Facts about the run that are not in its records.
+pub(crate) struct Footer {
+    pub(crate) script: String,
+    pub(crate) journal: PathBuf,
+    pub(crate) report_file: Option<PathBuf>,
+    pub(crate) sim_state: Option<PathBuf>,
+}
+
+pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
+    let mut out = String::new();
+    let mut title = format!("calperm run {}", footer.script);
+    if tally.what_if() {
+        title.push_str(" (what-if: nothing was changed)");
+    }
+    let _ = writeln!(out, "{title}");
+    if let Some(monitor) = &tally.monitor {
+        let address = monitor
+            .primary_smtp_address
+            .as_deref()
+            .unwrap_or(&monitor.identity);
+        match monitor.display_name.as_deref() {
+            Some(name) if name != address => {
+                let _ = writeln!(out, "monitor: {name} <{address}>");
+            }
+            _ => {
+                let _ = writeln!(out, "monitor: {address}");
+            }
+        }
+    }
+
+    if !tally.settings.is_empty() {
+        let _ = writeln!(out, "\nSettings for the connector:");
+        let width = tally
+            .settings
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for setting in &tally.settings {
+            let _ = write!(out, "  {:<width$}  {}", setting.name, setting.value);
+            if let Some(note) = &setting.note {
+                let _ = write!(out, "  ({})", one_line(note));
+            }
+            out.push('\n');
+        }
+    }
+
+    if !tally.steps.is_empty() {
+        let _ = writeln!(out, "\nSteps:");
+        let rows: Vec<[String; 3]> = tally
+            .steps
+            .iter()
+            .map(|s| {
+                [
+                    s.step.clone(),
+                    s.outcome.clone(),
+                    s.message.as_deref().map(one_line).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        columns(&mut out, &rows);
+    }
+
+    if !tally.items.is_empty() {
+        let _ = writeln!(out, "\nItems:");
+        let rows: Vec<[String; 5]> = tally
+            .items
+            .iter()
+            .map(|i| {
+                [
+                    i.item.clone(),
+                    i.outcome.clone(),
+                    i.name.clone().unwrap_or_default(),
+                    i.id.clone().unwrap_or_default(),
+                    i.message.as_deref().map(one_line).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        columns(&mut out, &rows);
+    }
+    if tally.not_kept > 0 {
+        let _ = writeln!(
+            out,
+            "  … {} more steps, items or settings (over {KEEP} of a kind): see the journal",
+            tally.not_kept
+        );
+    }
+
+    if tally.mailboxes > 0 || tally.start.as_ref().is_some_and(|s| s.total.is_some()) {
+        let _ = writeln!(out);
+        let mut rows: Vec<(String, u64)> = tally
+            .outcomes
+            .iter()
+            .map(|(o, n)| (o.as_str().to_string(), *n))
+            .collect();
+        rows.push(("mailboxes".into(), tally.mailboxes));
+        rows.push(("retries".into(), tally.retries));
+        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        let digits = rows
+            .iter()
+            .map(|(_, n)| n.to_string().len())
+            .max()
+            .unwrap_or(1);
+        for (name, count) in rows {
+            let _ = writeln!(out, "  {name:<width$}  {count:>digits$}");
+        }
+    }
+
+    for fatal in &tally.fatals {
+        let _ = writeln!(
+            out,
+            "\nstopped ({}): {}",
+            fatal.kind,
+            one_line(&fatal.message)
+        );
+    }
+
+    let _ = writeln!(out, "\njournal: {}", footer.journal.display());
+    if let Some(path) = &footer.report_file {
+        let _ = writeln!(out, "report: {}", path.display());
+    }
+    if let Some(path) = &footer.sim_state {
+        let _ = writeln!(out, "simulated tenant state: {}", path.display());
+    }
+    out
+}
+
+/// Left-aligned columns; the last one is not padded.
+pub(super) fn columns<const N: usize>(out: &mut String, rows: &[[String; N]]) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::from("  ");
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+/// Exchange messages can span lines; a table cell cannot.
+pub(super) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

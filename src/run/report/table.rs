@@ -1,0 +1,190 @@
+//! The table of mailboxes: mailbox, outcome, folder, previous → rights, kind/message.
+//!
+//! Up to `FULL_LIMIT` mailboxes every row is listed. Past that only the rows worth a look (failed,
+//! below, missing, no-calendar, skipped other than resumed) are kept and printed, and the table
+//! says where the full list is: memory and screen stay proportional to the problems, not to the
+//! tenant.
+
+use super::super::tally::Tally;
+use super::Footer;
+use super::summary::{columns, one_line};
+use crate::records::{Mailbox, Outcome};
+use std::fmt::Write;
+
+pub(crate) const FULL_LIMIT: u64 = 500;
+
+#[derive(Default)]
+pub(crate) struct Rows {
+    rows: Vec<Row>,
+    seen: u64,
+    trimmed: bool,
+}
+
+struct Row {
+    cells: [String; 5],
+    notable: bool,
+}
+
+impl Rows {
+    pub(crate) fn add(&mut self, m: &Mailbox) {
+        self.seen += 1;
+        if self.seen > FULL_LIMIT && !self.trimmed {
+            self.rows.retain(|r| r.notable);
+            self.rows.shrink_to_fit();
+            self.trimmed = true;
+        }
+        let notable = is_notable(m);
+        if notable || !self.trimmed {
+            self.rows.push(Row {
+                cells: cells(m),
+                notable,
+            });
+        }
+    }
+}
+
+/// A row that is not a plain success.
+fn is_notable(m: &Mailbox) -> bool {
+    m.outcome.is_failure()
+        || m.outcome == Outcome::NoCalendar
+        || (m.outcome == Outcome::Skipped && m.kind.as_deref() != Some("resumed"))
+}
+
+fn cells(m: &Mailbox) -> [String; 5] {
+    [
+        m.mailbox.clone(),
+        m.outcome.as_str().to_string(),
+        m.folder.clone().unwrap_or_default(),
+        change(m),
+        detail(m),
+    ]
+}
+
+/// `previous → rights`, or whichever of the two is known.
+fn change(m: &Mailbox) -> String {
+    let join = |l: &Vec<String>| {
+        if l.is_empty() {
+            "none".to_string()
+        } else {
+            l.join(",")
+        }
+    };
+    match (&m.previous, &m.rights) {
+        (Some(previous), Some(rights)) => format!("{} → {}", join(previous), join(rights)),
+        (None, Some(rights)) => format!("none → {}", join(rights)),
+        (Some(previous), None) => join(previous),
+        (None, None) => String::new(),
+    }
+}
+
+fn detail(m: &Mailbox) -> String {
+    match (m.kind.as_deref(), m.message.as_deref()) {
+        (Some(kind), Some(message)) => format!("{kind}: {}", one_line(message)),
+        (Some(kind), None) => kind.to_string(),
+        (None, Some(message)) => one_line(message),
+        (None, None) => String::new(),
+    }
+}
+
+pub(crate) fn render(rows: &Rows, tally: &Tally, footer: &Footer, out: &mut String) {
+    if rows.seen == 0 {
+        return;
+    }
+    out.push('\n');
+    if rows.trimmed {
+        let hidden = rows.seen - rows.rows.len() as u64;
+        let _ = writeln!(
+            out,
+            "{} mailboxes: {} not listed below, all of them plain results. Every row is in the journal {} \
+             (or run with --format csv).",
+            tally.mailboxes,
+            hidden,
+            footer.journal.display()
+        );
+        if rows.rows.is_empty() {
+            return;
+        }
+    }
+    let mut table: Vec<[String; 5]> = Vec::with_capacity(rows.rows.len() + 1);
+    table.push(["MAILBOX", "OUTCOME", "FOLDER", "RIGHTS", "DETAIL"].map(String::from));
+    table.extend(rows.rows.iter().map(|r| r.cells.clone()));
+    columns(out, &table);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailbox(name: &str, outcome: Outcome) -> Mailbox {
+        Mailbox {
+            mailbox: name.into(),
+            outcome,
+            display_name: None,
+            recipient_type: None,
+            folder: Some("Calendar".into()),
+            folder_identity: None,
+            previous: None,
+            rights: Some(vec!["Reviewer".into()]),
+            kind: None,
+            message: None,
+            retries: 0,
+            calls: 1,
+        }
+    }
+
+    fn footer() -> Footer {
+        Footer {
+            script: "grant".into(),
+            journal: "/w/j.jsonl".into(),
+            report_file: None,
+            sim_state: None,
+        }
+    }
+
+    #[test]
+    fn small_runs_list_every_mailbox() {
+        let mut rows = Rows::default();
+        let mut tally = Tally::default();
+        let mut failed = mailbox("b@x", Outcome::Failed);
+        failed.kind = Some("access-denied".into());
+        failed.message = Some("Access is denied.\nReally.".into());
+        failed.rights = None;
+        for m in [mailbox("a@x", Outcome::Added), failed] {
+            tally.add(&crate::records::Record::Mailbox(m.clone()));
+            rows.add(&m);
+        }
+        let mut out = String::new();
+        render(&rows, &tally, &footer(), &mut out);
+        assert_eq!(
+            out,
+            "\n  MAILBOX  OUTCOME  FOLDER    RIGHTS           DETAIL\n  \
+             a@x      added    Calendar  none → Reviewer\n  \
+             b@x      failed   Calendar                   access-denied: Access is denied. Really.\n"
+        );
+    }
+
+    #[test]
+    fn large_runs_keep_only_notable_rows() {
+        let mut rows = Rows::default();
+        let mut tally = Tally::default();
+        for i in 0..2000 {
+            let outcome = if i % 100 == 7 {
+                Outcome::Failed
+            } else {
+                Outcome::Added
+            };
+            let m = mailbox(&format!("m{i}@x"), outcome);
+            tally.add(&crate::records::Record::Mailbox(m.clone()));
+            rows.add(&m);
+        }
+        assert_eq!(rows.rows.len(), 20);
+        let mut out = String::new();
+        render(&rows, &tally, &footer(), &mut out);
+        assert!(
+            out.contains("2000 mailboxes: 1980 not listed below"),
+            "{out}"
+        );
+        assert!(out.contains("/w/j.jsonl"), "{out}");
+        assert!(out.contains("m7@x") && !out.contains("m8@x"), "{out}");
+    }
+}

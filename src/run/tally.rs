@@ -1,0 +1,85 @@
+//! What a run's records add up to: counts per outcome, failures, the few non-mailbox records
+//! (steps, items, settings, fatals) and the `start`/`end` records. This is all the summary and
+//! the exit code need; mailbox records themselves are not kept here.
+
+use crate::records::{End, Fatal, Item, Monitor, Outcome, Record, Setting, Start, Step};
+use std::collections::BTreeMap;
+
+/// Steps, items, settings and fatals kept for the summary; a script that emits more than this
+/// still has every one of them in the journal.
+pub(crate) const KEEP: usize = 200;
+
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) records: u64,
+    pub(crate) start: Option<Start>,
+    pub(crate) monitor: Option<Monitor>,
+    /// Per outcome, in the declaration order of `Outcome` (the summary's fixed order).
+    pub(crate) outcomes: BTreeMap<Outcome, u64>,
+    pub(crate) mailboxes: u64,
+    pub(crate) retries: u64,
+    pub(crate) calls: u64,
+    pub(crate) failed_mailboxes: u64,
+    pub(crate) failed_steps: u64,
+    pub(crate) failed_items: u64,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) settings: Vec<Setting>,
+    pub(crate) fatals: Vec<Fatal>,
+    /// Steps, items, settings or fatals beyond `KEEP`.
+    pub(crate) not_kept: u64,
+    pub(crate) end: Option<End>,
+    /// Marked lines that were not records.
+    pub(crate) unreadable: u64,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, record: &Record) {
+        self.records += 1;
+        match record {
+            Record::Start(start) => self.start = Some(start.clone()),
+            Record::Monitor(monitor) => self.monitor = Some(monitor.clone()),
+            Record::Mailbox(m) => {
+                self.mailboxes += 1;
+                *self.outcomes.entry(m.outcome).or_default() += 1;
+                self.retries += u64::from(m.retries);
+                self.calls += u64::from(m.calls);
+                if m.outcome.is_failure() {
+                    self.failed_mailboxes += 1;
+                }
+            }
+            Record::Step(step) => {
+                if step.is_failure() {
+                    self.failed_steps += 1;
+                }
+                keep(&mut self.steps, step, &mut self.not_kept);
+            }
+            Record::Item(item) => {
+                if item.is_failure() {
+                    self.failed_items += 1;
+                }
+                keep(&mut self.items, item, &mut self.not_kept);
+            }
+            Record::Setting(setting) => keep(&mut self.settings, setting, &mut self.not_kept),
+            Record::Fatal(fatal) => keep(&mut self.fatals, fatal, &mut self.not_kept),
+            Record::End(end) => self.end = Some(end.clone()),
+        }
+    }
+
+    /// The first fatal record, which is the reason the script stopped.
+    pub(crate) fn fatal(&self) -> Option<&Fatal> {
+        self.fatals.first()
+    }
+
+    pub(crate) fn what_if(&self) -> bool {
+        self.start.as_ref().is_some_and(|s| s.what_if)
+    }
+}
+
+fn keep<T: Clone>(list: &mut Vec<T>, value: &T, not_kept: &mut u64) {
+    if list.len() < KEEP {
+        list.push(value.clone());
+    } else {
+        *not_kept += 1;
+    }
+}

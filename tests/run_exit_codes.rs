@@ -1,0 +1,253 @@
+//! `calperm run` exit codes (design.md): 0 all good, 1 failures, 2 configuration (monitor not
+//! found), 3 pwsh missing or not startable, 4 pwsh ended abnormally.
+
+mod common;
+
+use common::{Sandbox, pwsh};
+use predicates::prelude::*;
+
+const INSTALL_URL: &str =
+    "https://learn.microsoft.com/powershell/scripting/install/installing-powershell";
+
+fn run(sandbox: &Sandbox, body: &str) -> std::process::Output {
+    sandbox.grant(body);
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--journal"])
+        .arg(sandbox.file("j.jsonl"))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exit_0_when_everything_succeeded() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(
+        &sandbox,
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Out-Mailbox 'anna@contoso.com' 'added'
+Out-Mailbox 'monitor@contoso.com' 'skipped'
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    assert!(!common::stderr(&output).contains("error"));
+}
+
+#[test]
+fn exit_1_when_a_mailbox_failed_with_the_retry_command() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(
+        &sandbox,
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Out-Mailbox 'anna@contoso.com' 'added'
+Out-Record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"failed","kind":"access-denied","message":"Access is denied."}'
+Out-Record '{"type":"end","exitCode":1}'
+exit 1
+"#,
+    );
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("calperm: error: 1 mailbox failed"), "{err}");
+    assert!(
+        err.contains(&format!("--resume {}", sandbox.file("j.jsonl").display())),
+        "{err}"
+    );
+    assert!(common::stdout(&output).contains("access-denied: Access is denied."));
+}
+
+#[test]
+fn exit_1_for_a_failed_step_or_item() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(
+        &sandbox,
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Out-Record '{"type":"step","step":"execution-policy","outcome":"failed","message":"Access to the registry key is denied."}'
+Out-Record '{"type":"item","item":"consent","outcome":"failed"}'
+Out-Record '{"type":"end","exitCode":1}'
+exit 1
+"#,
+    );
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 step, 1 item failed"), "{err}");
+}
+
+#[test]
+fn exit_2_when_the_monitor_is_not_found() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let message = "The operation couldn't be performed because object 'nobody' couldn't be found on 'AM0PR01A001DC01.EURPR01A001.prod.outlook.com'.";
+    let output = run(
+        &sandbox,
+        &format!(
+            r#"
+Out-Record '{{"type":"start","script":"grant"}}'
+Out-Record (ConvertTo-Json -Compress -InputObject ([ordered]@{{ type = 'fatal'; kind = 'monitor-not-found'; message = "{message}" }}))
+Out-Record '{{"type":"end","exitCode":2}}'
+exit 2
+"#
+        ),
+    );
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("calperm: error: {message}")), "{err}");
+    assert!(err.contains("hint: check --monitor"), "{err}");
+    assert!(common::stdout(&output).contains("stopped (monitor-not-found)"));
+}
+
+#[test]
+fn exit_1_for_any_other_fatal() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(
+        &sandbox,
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Out-Record '{"type":"fatal","kind":"connect","message":"Could not connect to Exchange: AADSTS50076"}'
+Out-Record '{"type":"end","exitCode":1}'
+exit 1
+"#,
+    );
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the script stopped (connect): Could not connect to Exchange: AADSTS50076"),
+        "{err}"
+    );
+}
+
+#[test]
+fn exit_4_without_an_end_record() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(
+        &sandbox,
+        "Out-Record '{\"type\":\"start\",\"script\":\"grant\"}'\nOut-Mailbox 'a@contoso.com' 'added'\n",
+    );
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(4), "{err}");
+    assert!(err.contains("without its end record"), "{err}");
+    assert!(err.contains("2 records were received"), "{err}");
+}
+
+#[test]
+fn exit_4_when_pwsh_exits_with_an_unexpected_code() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(
+        &sandbox,
+        "Out-Record '{\"type\":\"start\",\"script\":\"grant\"}'\nOut-Record '{\"type\":\"end\",\"exitCode\":0}'\nexit 7\n",
+    );
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(4), "{err}");
+    assert!(err.contains("pwsh exited with code 7"), "{err}");
+}
+
+#[test]
+fn exit_4_when_the_script_does_not_parse() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let output = run(&sandbox, "Out-Record '{\"type\":\"start\"\nif (\n");
+    assert_eq!(output.status.code(), Some(4), "{}", common::stderr(&output));
+}
+
+#[test]
+fn exit_3_when_pwsh_is_not_where_pwsh_says() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--pwsh", "/nonexistent/pwsh"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("/nonexistent/pwsh"))
+        .stderr(predicate::str::contains(INSTALL_URL))
+        .stderr(predicate::str::contains("--pwsh PATH"))
+        .stderr(predicate::str::contains("CALPERM_PWSH"));
+    assert!(sandbox.leftovers().is_empty());
+}
+
+#[test]
+fn exit_3_when_pwsh_is_not_on_path() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .cmd()
+        .env("PATH", "")
+        .args(["run", "grant"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "PowerShell 7 (pwsh) was not found on PATH",
+        ))
+        .stderr(predicate::str::contains(INSTALL_URL))
+        .stderr(predicate::str::contains(
+            "--pwsh PATH or the CALPERM_PWSH environment variable",
+        ));
+}
+
+#[test]
+fn exit_3_when_calperm_pwsh_names_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .cmd()
+        .env("CALPERM_PWSH", "/nonexistent/pwsh")
+        .args(["run", "grant"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("CALPERM_PWSH=/nonexistent/pwsh"));
+}
+
+#[cfg(unix)]
+#[test]
+fn exit_3_when_the_executable_cannot_be_started() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let fake = sandbox.file("pwsh");
+    std::fs::write(&fake, b"\x7fELF\x00garbage").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--pwsh"])
+        .arg(&fake)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("could not start"))
+        .stderr(predicate::str::contains(INSTALL_URL));
+    assert!(
+        sandbox.leftovers().is_empty(),
+        "the temp script was removed"
+    );
+}
+
+#[test]
+fn calperm_pwsh_is_used_when_pwsh_is_not_on_path() {
+    let Some(pwsh) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant("Out-Record '{\"type\":\"start\",\"script\":\"grant\"}'\nOut-Record '{\"type\":\"end\",\"exitCode\":0}'\n");
+    sandbox
+        .cmd()
+        .env("PATH", "/usr/bin:/bin")
+        .env("CALPERM_PWSH", &pwsh)
+        .args(["run", "grant"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn exit_2_when_the_simulated_tenant_does_not_exist() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--simulate", "no-such-tenant.json"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "the simulated tenant no-such-tenant.json does not exist",
+        ));
+}

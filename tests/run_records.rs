@@ -1,0 +1,460 @@
+//! `calperm run`: records are read, counted, journaled and reported; everything else pwsh prints
+//! reaches the user unchanged on stderr. Scripts come from template overrides, so these tests do
+//! not depend on the real templates.
+
+mod common;
+
+use common::{Sandbox, pwsh};
+use predicates::prelude::*;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+const THREE_MAILBOXES: &str = r#"
+Out-Record '{"type":"start","script":"grant","total":3}'
+Write-Output 'plain output: Календарь für Jürgen'
+Write-Output '{"type":"mailbox","mailbox":"unmarked@contoso.com","outcome":"failed"}'
+Out-Record '{"type":"monitor","identity":"Monitor","displayName":"Monitor","primarySmtpAddress":"monitor@contoso.com"}'
+Out-Record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added","folder":"Calendar","rights":["Reviewer"],"retries":2,"calls":2}'
+Out-Record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"kept-higher","folder":"Kalender","previous":["Editor"],"rights":["Editor"],"calls":1}'
+Out-Record '{"type":"mailbox","mailbox":"carl@contoso.com","outcome":"unchanged","folder":"Calendar","previous":["Reviewer"],"rights":["Reviewer"],"calls":1}'
+Out-Record '{"type":"end","exitCode":0}'
+"#;
+
+#[test]
+fn records_are_counted_and_reported_in_a_summary_and_a_table() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(THREE_MAILBOXES);
+    let journal = sandbox.file("j.jsonl");
+    let output = sandbox
+        .cmd()
+        .args(["run", "grant", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let (out, err) = (common::stdout(&output), common::stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{out}\nstderr:\n{err}"
+    );
+
+    // Summary: counts in a fixed order (added, unchanged, kept-higher), totals, journal.
+    let line_of = |needle: &str| {
+        out.lines()
+            .position(|l| l.trim_start().starts_with(needle))
+            .unwrap_or(usize::MAX)
+    };
+    for (name, count) in [
+        ("added", 1),
+        ("unchanged", 1),
+        ("kept-higher", 1),
+        ("mailboxes", 3),
+        ("retries", 2),
+    ] {
+        let re = regex::Regex::new(&format!(r"(?m)^\s+{name}\s+{count}$")).unwrap();
+        assert!(re.is_match(&out), "{name} {count} missing in:\n{out}");
+    }
+    assert!(
+        line_of("added") < line_of("unchanged") && line_of("unchanged") < line_of("kept-higher"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("failed"),
+        "the unmarked JSON line is not a record:\n{out}"
+    );
+    assert!(
+        out.contains("monitor: Monitor <monitor@contoso.com>"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("journal: {}", journal.display())),
+        "{out}"
+    );
+
+    // Table: mailbox, outcome, folder, previous → rights.
+    let row =
+        regex::Regex::new(r"(?m)^\s+bert@contoso\.com\s+kept-higher\s+Kalender\s+Editor → Editor$")
+            .unwrap();
+    assert!(row.is_match(&out), "{out}");
+    assert!(out.contains("none → Reviewer"), "{out}");
+
+    // Other output went to stderr, byte for byte, and not to stdout.
+    assert!(
+        err.contains("plain output: Календарь für Jürgen\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "{\"type\":\"mailbox\",\"mailbox\":\"unmarked@contoso.com\",\"outcome\":\"failed\"}\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        !out.contains("plain output") && !out.contains("##calperm:"),
+        "{out}"
+    );
+
+    let records = common::journal(&journal);
+    let types: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["start", "monitor", "mailbox", "mailbox", "mailbox", "end"]
+    );
+    assert_eq!(records[2]["mailbox"], "anna@contoso.com");
+}
+
+#[test]
+fn the_default_journal_is_new_in_the_current_directory_and_named_in_the_summary() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(THREE_MAILBOXES);
+    let output = sandbox.cmd().args(["run", "grant"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let names: Vec<String> = std::fs::read_dir(sandbox.work())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        regex::Regex::new(r"^calperm-journal-\d{8}T\d{6}Z\.jsonl$")
+            .unwrap()
+            .is_match(&names[0]),
+        "{names:?}"
+    );
+    let path = sandbox.work().join(&names[0]);
+    assert!(common::stdout(&output).contains(&format!("journal: {}", path.display())));
+    assert_eq!(common::journal(&path).len(), 6);
+}
+
+#[test]
+fn a_resumed_run_appends_to_the_journal_it_resumes() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(THREE_MAILBOXES);
+    let journal = sandbox.file("earlier.jsonl");
+    std::fs::write(
+        &journal,
+        "{\"type\":\"mailbox\",\"mailbox\":\"anna@contoso.com\",\"outcome\":\"added\"}\n",
+    )
+    .unwrap();
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--resume"])
+        .arg(&journal)
+        .assert()
+        .success();
+    let records = common::journal(&journal);
+    assert_eq!(records.len(), 7, "1 earlier + 6 new: {records:?}");
+    assert_eq!(records[1]["type"], "start");
+}
+
+#[test]
+fn json_format_writes_each_record_as_one_json_line_on_stdout() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(THREE_MAILBOXES);
+    let journal = sandbox.file("j.jsonl");
+    let output = sandbox
+        .cmd()
+        .args(["run", "grant", "--format", "json", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let out = common::stdout(&output);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(lines[3]["mailbox"], "bert@contoso.com");
+    assert_eq!(lines[3]["previous"], serde_json::json!(["Editor"]));
+    assert_eq!(
+        lines,
+        common::journal(&journal),
+        "stdout and journal hold the same records"
+    );
+    // The summary went to stderr.
+    let err = common::stderr(&output);
+    assert!(
+        err.contains("mailboxes") && err.contains(&format!("journal: {}", journal.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_records_and_the_journal_are_written_as_they_arrive() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Start-Sleep -Seconds 4
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let journal = sandbox.file("j.jsonl");
+    let mut child = sandbox
+        .command()
+        .args(["run", "grant", "--format", "json", "--journal"])
+        .arg(&journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"type\":\"start\""), "{first}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first record arrived only after the script ended"
+    );
+    assert_eq!(
+        common::journal(&journal).len(),
+        1,
+        "the journal has the record already"
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn csv_format_writes_a_header_and_one_row_per_mailbox() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(THREE_MAILBOXES);
+    let output = sandbox
+        .cmd()
+        .args(["run", "grant", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let mut reader = csv::Reader::from_reader(&output.stdout[..]);
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        &header[..4],
+        ["mailbox", "outcome", "displayName", "recipientType"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[1][column("mailbox")], "bert@contoso.com");
+    assert_eq!(&rows[1][column("outcome")], "kept-higher");
+    assert_eq!(&rows[1][column("folder")], "Kalender");
+    assert_eq!(&rows[1][column("previous")], "Editor");
+    assert_eq!(&rows[0][column("retries")], "2");
+    assert!(
+        common::stderr(&output).contains("journal:"),
+        "summary on stderr"
+    );
+}
+
+#[test]
+fn report_file_gets_the_same_report() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(THREE_MAILBOXES);
+    for format in ["table", "json", "csv"] {
+        let report = sandbox.file(&format!("report.{format}"));
+        let journal = sandbox.file(&format!("j-{format}.jsonl"));
+        let output = sandbox
+            .cmd()
+            .args(["run", "grant", "--format", format, "--report"])
+            .arg(&report)
+            .arg("--journal")
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{format}");
+        assert_eq!(
+            std::fs::read_to_string(&report).unwrap(),
+            common::stdout(&output),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_report_file_fails_before_anything_runs() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        "Out-Record '{\"type\":\"start\",\"script\":\"grant\"}'\nNew-Item -ItemType File ran.txt\n",
+    );
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--report", "/nonexistent/dir/report.txt"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/dir/report.txt"));
+    assert!(!sandbox.file("ran.txt").exists(), "pwsh ran");
+}
+
+#[test]
+fn malformed_record_lines_are_quoted_and_make_the_run_exit_4() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Out-Record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added"}'
+Out-Record '{"type":"mailbox","mailbox":'
+Out-Record 'not json at all'
+Out-Record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"added"}'
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let journal = sandbox.file("j.jsonl");
+    let output = sandbox
+        .cmd()
+        .args(["run", "grant", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(4), "{err}");
+    let warning = regex::Regex::new(
+        r#"calperm: warning: unreadable record on output line 3: ##calperm:[0-9a-f]{16}## \{"type":"mailbox","mailbox":\n"#,
+    )
+    .unwrap();
+    assert!(warning.is_match(&err), "{err}");
+    assert!(
+        err.contains("unreadable record on output line 4: ##calperm:"),
+        "{err}"
+    );
+    assert!(err.contains("2 output lines could not be parsed"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The readable records were all kept, including the one after the bad lines.
+    assert_eq!(common::journal(&journal).len(), 4);
+    assert!(common::stdout(&output).contains("bert@contoso.com"));
+}
+
+#[test]
+fn the_command_line_is_the_documented_one_and_what_if_passes_whatif() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+$a = [Environment]::GetCommandLineArgs()
+Out-Mailbox 'args@contoso.com' 'would-add' ($a[1..($a.Length - 1)] -join '|')
+Out-Mailbox 'whatif@contoso.com' 'would-add' ([string]$WhatIfPreference)
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let run = |extra: &[&str]| {
+        let journal = sandbox.file("j.jsonl");
+        let _ = std::fs::remove_file(&journal);
+        let output = sandbox
+            .cmd()
+            .args(["run", "grant"])
+            .args(extra)
+            .arg("--journal")
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+        let records = common::journal(&journal);
+        (
+            records[1]["message"].as_str().unwrap().to_string(),
+            records[2]["message"].as_str().unwrap().to_string(),
+        )
+    };
+
+    // Default connection (exo): interactive sign-in, so no -NonInteractive.
+    let (args, what_if) = run(&[]);
+    let re = regex::Regex::new(r"^-NoLogo\|-NoProfile\|-File\|[^|]*/calperm-[^|/]+\.ps1\|-RecordMarker\|##calperm:[0-9a-f]{16}## $").unwrap();
+    assert!(re.is_match(&args), "{args}");
+    assert_eq!(what_if, "False");
+
+    let (args, what_if) = run(&["--what-if"]);
+    assert!(args.ends_with("## |-WhatIf"), "{args}");
+    assert_eq!(what_if, "True");
+
+    // App-only sign-in needs nobody: -NonInteractive.
+    let (args, _) = run(&[
+        "--connection",
+        "exo-app",
+        "--app-id",
+        "11111111-2222-3333-4444-555555555555",
+        "--organization",
+        "contoso.onmicrosoft.com",
+        "--certificate-thumbprint",
+        "ABCDEF0123",
+    ]);
+    assert!(
+        args.starts_with("-NoLogo|-NoProfile|-NonInteractive|-File|"),
+        "{args}"
+    );
+}
+
+#[test]
+fn the_temp_script_is_private_while_it_runs_and_gone_afterwards() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+Out-Mailbox 'mode@contoso.com' 'added' ([string](Get-Item -LiteralPath $PSCommandPath).UnixFileMode)
+Out-Mailbox 'path@contoso.com' 'added' $PSCommandPath
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let journal = sandbox.file("j.jsonl");
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--journal"])
+        .arg(&journal)
+        .assert()
+        .success();
+    let records = common::journal(&journal);
+    let mut mode: Vec<&str> = records[1]["message"]
+        .as_str()
+        .unwrap()
+        .split(", ")
+        .collect();
+    mode.sort_unstable();
+    assert_eq!(mode, ["UserRead", "UserWrite"], "mode 0600");
+    let path = std::path::PathBuf::from(records[2]["message"].as_str().unwrap());
+    assert!(path.starts_with(sandbox.tmp()), "{}", path.display());
+    assert!(
+        path.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with(".ps1")
+    );
+    assert!(!path.exists(), "{} still exists", path.display());
+    assert_eq!(sandbox.leftovers(), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_long_run_is_not_held_up_by_output_nobody_reads() {
+    // 20,000 records through the json pipe and 2,000 text lines through stderr: no deadlock.
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        r#"
+Out-Record '{"type":"start","script":"grant","total":20000}'
+$out = [Console]::Out
+for ($i = 0; $i -lt 20000; $i++) {
+    $out.WriteLine($RecordMarker + '{"type":"mailbox","mailbox":"m' + $i + '@contoso.com","outcome":"added"}')
+    if ($i % 10 -eq 0) { $out.WriteLine('text line ' + $i) }
+}
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let output = sandbox
+        .cmd()
+        .timeout(Duration::from_secs(120))
+        .args(["run", "grant", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(common::stdout(&output).lines().count(), 20_001);
+    assert_eq!(common::stderr(&output).matches("text line ").count(), 2_000);
+}

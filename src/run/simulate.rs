@@ -246,7 +246,7 @@ mod tests {
         for (relative, text) in MODULES {
             assert_eq!(
                 std::fs::read_to_string(dir.path().join(relative)).unwrap(),
-                text
+                *text
             );
         }
     }

@@ -140,12 +140,17 @@ impl Report {
     /// Writes what is written at the end: for table, everything; for json and csv, the summary
     /// (to stderr).
     pub(crate) fn finish(mut self, tally: &Tally, footer: &Footer) {
-        let mut text = summary::render(tally, footer);
+        let text = summary::render(tally, footer);
         match self.format {
             ReportFormat::Table => {
-                table::render(&self.rows, tally, footer, &mut text);
                 self.scratch = text.into_bytes();
                 self.write_all_outputs();
+                let rows = std::mem::take(&mut self.rows);
+                table::render(&rows, tally, footer, &mut |line| {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(line.as_bytes());
+                    self.write_all_outputs();
+                });
             }
             ReportFormat::Json | ReportFormat::Csv => {
                 let mut stderr = io::stderr().lock();

@@ -134,7 +134,7 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
 }
 
 /// Left-aligned columns; the last one is not padded.
-pub(super) fn columns<const N: usize>(out: &mut String, rows: &[[String; N]]) {
+fn columns<const N: usize>(out: &mut String, rows: &[[String; N]]) {
     let mut widths = [0usize; N];
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

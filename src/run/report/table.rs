@@ -7,11 +7,15 @@
 
 use super::super::tally::Tally;
 use super::Footer;
-use super::summary::{columns, one_line};
+use super::summary::one_line;
 use crate::records::{Mailbox, Outcome};
-use std::fmt::Write;
 
 pub(crate) const FULL_LIMIT: u64 = 500;
+
+/// Separates a row's cells inside its one allocation (replaced by a space inside a cell).
+const SEP: char = '\u{1f}';
+
+const HEADER: [&str; 5] = ["MAILBOX", "OUTCOME", "FOLDER", "RIGHTS", "DETAIL"];
 
 #[derive(Default)]
 pub(crate) struct Rows {
@@ -20,9 +24,16 @@ pub(crate) struct Rows {
     trimmed: bool,
 }
 
+/// One kept row, its five cells in a single string: a table of 100,000 failures stays small.
 struct Row {
-    cells: [String; 5],
+    cells: Box<str>,
     notable: bool,
+}
+
+impl Row {
+    fn cells(&self) -> impl Iterator<Item = &str> {
+        self.cells.split(SEP)
+    }
 }
 
 impl Rows {
@@ -50,14 +61,17 @@ fn is_notable(m: &Mailbox) -> bool {
         || (m.outcome == Outcome::Skipped && m.kind.as_deref() != Some("resumed"))
 }
 
-fn cells(m: &Mailbox) -> [String; 5] {
+fn cells(m: &Mailbox) -> Box<str> {
+    let clean = |text: &str| text.replace(SEP, " ");
     [
-        m.mailbox.clone(),
+        clean(&m.mailbox),
         m.outcome.as_str().to_string(),
-        m.folder.clone().unwrap_or_default(),
-        change(m),
-        detail(m),
+        clean(m.folder.as_deref().unwrap_or_default()),
+        clean(&change(m)),
+        clean(&detail(m)),
     ]
+    .join(&SEP.to_string())
+    .into_boxed_str()
 }
 
 /// `previous → rights`, or whichever of the two is known.
@@ -86,29 +100,53 @@ fn detail(m: &Mailbox) -> String {
     }
 }
 
-pub(crate) fn render(rows: &Rows, tally: &Tally, footer: &Footer, out: &mut String) {
+/// Writes the table, a line at a time, through `emit`.
+pub(crate) fn render(rows: &Rows, tally: &Tally, footer: &Footer, emit: &mut dyn FnMut(&str)) {
     if rows.seen == 0 {
         return;
     }
-    out.push('\n');
+    emit("\n");
     if rows.trimmed {
         let hidden = rows.seen - rows.rows.len() as u64;
-        let _ = writeln!(
-            out,
+        emit(&format!(
             "{} mailboxes: {} not listed below, all of them plain results. Every row is in the journal {} \
-             (or run with --format csv).",
+             (or run with --format csv).\n",
             tally.mailboxes,
             hidden,
             footer.journal.display()
-        );
+        ));
         if rows.rows.is_empty() {
             return;
         }
     }
-    let mut table: Vec<[String; 5]> = Vec::with_capacity(rows.rows.len() + 1);
-    table.push(["MAILBOX", "OUTCOME", "FOLDER", "RIGHTS", "DETAIL"].map(String::from));
-    table.extend(rows.rows.iter().map(|r| r.cells.clone()));
-    columns(out, &table);
+    let mut widths = HEADER.map(|h| h.chars().count());
+    for row in &rows.rows {
+        for (width, cell) in widths.iter_mut().zip(row.cells()) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut line = String::new();
+    let mut write_row = |cells: &mut dyn Iterator<Item = &str>| {
+        line.clear();
+        line.push_str("  ");
+        for (i, cell) in cells.enumerate() {
+            line.push_str(cell);
+            if i + 1 < HEADER.len() {
+                line.extend(std::iter::repeat_n(
+                    ' ',
+                    widths[i] - cell.chars().count() + 2,
+                ));
+            }
+        }
+        let end = line.trim_end().len();
+        line.truncate(end);
+        line.push('\n');
+        emit(&line);
+    };
+    write_row(&mut HEADER.into_iter());
+    for row in &rows.rows {
+        write_row(&mut row.cells());
+    }
 }
 
 #[cfg(test)]
@@ -154,7 +192,7 @@ mod tests {
             rows.add(&m);
         }
         let mut out = String::new();
-        render(&rows, &tally, &footer(), &mut out);
+        render(&rows, &tally, &footer(), &mut |text| out.push_str(text));
         assert_eq!(
             out,
             "\n  MAILBOX  OUTCOME  FOLDER    RIGHTS           DETAIL\n  \
@@ -179,7 +217,7 @@ mod tests {
         }
         assert_eq!(rows.rows.len(), 20);
         let mut out = String::new();
-        render(&rows, &tally, &footer(), &mut out);
+        render(&rows, &tally, &footer(), &mut |text| out.push_str(text));
         assert!(
             out.contains("2000 mailboxes: 1980 not listed below"),
             "{out}"

@@ -147,7 +147,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
@@ -196,7 +196,7 @@ fn memory(calperm: &Path) {
         let start = Instant::now();
         let mut child = Command::new(calperm)
             .arg("--templates")
-            .arg(&templates)
+            .arg(templates)
             .args(["run", "grant", "--format", format, "--journal"])
             .arg(&journal)
             .stdout(Stdio::null())

@@ -8,52 +8,71 @@
 //! pwsh itself exits 0 after Ctrl-C in a `-File` script (exchange.md §8.2), so the flag, not the
 //! exit code, is what tells an interrupted run from a finished one.
 
+use indicatif::ProgressBar;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub(crate) struct Interrupt {
-    presses: Arc<AtomicU32>,
+    shared: Arc<Shared>,
+}
+
+/// What the handler (on its own thread) shares with the run.
+struct Shared {
+    presses: AtomicU32,
+    /// The progress bar to move out of the way of the handler's message.
+    bar: Mutex<Option<ProgressBar>>,
 }
 
 impl Interrupt {
-    /// Installs the Ctrl-C handler (once per process; a second install only shares the flag).
-    pub(crate) fn install() -> Interrupt {
-        static PRESSES: std::sync::OnceLock<Arc<AtomicU32>> = std::sync::OnceLock::new();
-        let presses = PRESSES
+    /// Installs the Ctrl-C handler (once per process; a later install only resets the count).
+    pub(crate) fn install(bar: Option<ProgressBar>) -> Interrupt {
+        static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
+        let shared = SHARED
             .get_or_init(|| {
-                let presses = Arc::new(AtomicU32::new(0));
-                let counter = Arc::clone(&presses);
+                let shared = Arc::new(Shared { presses: AtomicU32::new(0), bar: Mutex::new(None) });
+                let handler_shared = Arc::clone(&shared);
                 let handler = move || {
-                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                        eprintln!(
-                            "calperm: interrupted; waiting for pwsh to stop (press Ctrl-C again to stop it at once)"
-                        );
+                    if handler_shared.presses.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let say = || {
+                            eprintln!(
+                                "calperm: interrupted; waiting for pwsh to stop (press Ctrl-C again to stop it at once)"
+                            );
+                        };
+                        match handler_shared.bar.lock().ok().and_then(|bar| bar.clone()) {
+                            Some(bar) => bar.suspend(say),
+                            None => say(),
+                        }
                     }
                 };
                 if let Err(err) = ctrlc::set_handler(handler) {
-                    eprintln!("calperm: warning: cannot catch Ctrl-C ({err}); an interrupted run may leave its temp files");
+                    eprintln!(
+                        "calperm: warning: cannot catch Ctrl-C ({err}); an interrupted run may leave its temp files"
+                    );
                 }
-                presses
+                shared
             })
             .clone();
-        presses.store(0, Ordering::SeqCst);
-        Interrupt { presses }
+        shared.presses.store(0, Ordering::SeqCst);
+        if let Ok(mut slot) = shared.bar.lock() {
+            *slot = bar;
+        }
+        Interrupt { shared }
     }
 
     pub(crate) fn interrupted(&self) -> bool {
-        self.presses.load(Ordering::SeqCst) > 0
+        self.shared.presses.load(Ordering::SeqCst) > 0
     }
 
     /// Watches for a second Ctrl-C and then kills `child`, until the returned guard is stopped.
     pub(crate) fn watch(&self, child: Arc<Mutex<Child>>) -> Watchdog {
         let done = Arc::new(AtomicBool::new(false));
-        let (presses, stop) = (Arc::clone(&self.presses), Arc::clone(&done));
+        let (shared, stop) = (Arc::clone(&self.shared), Arc::clone(&done));
         let thread = std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
-                if presses.load(Ordering::SeqCst) >= 2 {
+                if shared.presses.load(Ordering::SeqCst) >= 2 {
                     if let Ok(mut child) = child.lock() {
                         // An already-ended child makes this an error that means nothing.
                         let _ = child.kill();

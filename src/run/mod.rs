@@ -85,10 +85,15 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         simulation.apply(&mut command)?;
     }
 
-    let interrupt = Interrupt::install();
-    let mut child = command
-        .spawn()
-        .map_err(|err| pwsh::spawn_failed(&pwsh, &err))?;
+    let progress = Progress::on_stderr();
+    let interrupt = Interrupt::install(progress.bar());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            progress.finish();
+            return Err(pwsh::spawn_failed(&pwsh, &err).into());
+        }
+    };
     let stdout = child
         .stdout
         .take()
@@ -100,7 +105,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         journal,
         journal_error: None,
         report,
-        progress: Progress::on_stderr(),
+        progress,
         tally: Tally::default(),
     };
     let read = stream::pump(

@@ -59,6 +59,11 @@ impl Progress {
         }
     }
 
+    /// The bar itself, for the Ctrl-C handler's message.
+    pub(crate) fn bar(&self) -> Option<ProgressBar> {
+        self.bar.clone()
+    }
+
     /// Runs `f` (which writes to stderr) with the bar out of the way.
     pub(crate) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.bar {

@@ -38,14 +38,15 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
 
     if !tally.settings.is_empty() {
         let _ = writeln!(out, "\nSettings for the connector:");
-        let width = tally
+        let name_width = tally
             .settings
             .iter()
-            .map(|s| s.name.chars().count())
+            .map(|s| width(&s.name))
             .max()
             .unwrap_or(0);
         for setting in &tally.settings {
-            let _ = write!(out, "  {:<width$}  {}", setting.name, setting.value);
+            let pad = " ".repeat(name_width - width(&setting.name));
+            let _ = write!(out, "  {}{pad}  {}", setting.name, setting.value);
             if let Some(note) = &setting.note {
                 let _ = write!(out, "  ({})", one_line(note));
             }
@@ -137,8 +138,8 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
 fn columns<const N: usize>(out: &mut String, rows: &[[String; N]]) {
     let mut widths = [0usize; N];
     for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+        for (column, cell) in widths.iter_mut().zip(row) {
+            *column = (*column).max(width(cell));
         }
     }
     for row in rows {
@@ -147,7 +148,7 @@ fn columns<const N: usize>(out: &mut String, rows: &[[String; N]]) {
             if i + 1 == N {
                 line.push_str(cell);
             } else {
-                let pad = widths[i] - cell.chars().count();
+                let pad = widths[i] - width(cell);
                 line.push_str(cell);
                 line.extend(std::iter::repeat_n(' ', pad + 2));
             }
@@ -157,7 +158,76 @@ fn columns<const N: usize>(out: &mut String, rows: &[[String; N]]) {
     }
 }
 
+/// Columns a terminal gives `text`: two for East Asian wide and fullwidth characters (a
+/// Japanese `予定表` is six columns wide), one for the rest. An approximation of Unicode's
+/// East_Asian_Width that covers the scripts mailbox and folder names use.
+pub(super) fn width(text: &str) -> usize {
+    text.chars()
+        .map(|c| match u32::from(c) {
+            0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1F64F
+            | 0x20000..=0x3FFFD => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
 /// Exchange messages can span lines; a table cell cannot.
 pub(super) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Record, Setting};
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(width("Calendar"), 8);
+        assert_eq!(width("予定表"), 6);
+        assert_eq!(width("Календарь"), 9);
+        assert_eq!(width("캘린더"), 6);
+    }
+
+    #[test]
+    fn settings_come_first_and_line_up() {
+        let mut tally = Tally::default();
+        for (name, value) in [
+            ("Tenant ID", "11111111-aaaa"),
+            ("Client ID", "22222222-bbbb"),
+            ("EWS URL", "https://x"),
+        ] {
+            tally.add(&Record::Setting(Setting {
+                name: name.into(),
+                value: value.into(),
+                note: None,
+            }));
+        }
+        let footer = Footer {
+            script: "app-registration".into(),
+            journal: "/w/j.jsonl".into(),
+            report_file: None,
+            sim_state: None,
+        };
+        let text = render(&tally, &footer);
+        assert!(
+            text.starts_with(
+                "calperm run app-registration\n\nSettings for the connector:\n  Tenant ID  11111111-aaaa\n  \
+                 Client ID  22222222-bbbb\n  EWS URL    https://x\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("\njournal: /w/j.jsonl\n"), "{text}");
+    }
 }

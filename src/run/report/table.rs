@@ -7,7 +7,7 @@
 
 use super::super::tally::Tally;
 use super::Footer;
-use super::summary::one_line;
+use super::summary::{one_line, width};
 use crate::records::{Mailbox, Outcome};
 
 pub(crate) const FULL_LIMIT: u64 = 500;
@@ -119,10 +119,10 @@ pub(crate) fn render(rows: &Rows, tally: &Tally, footer: &Footer, emit: &mut dyn
             return;
         }
     }
-    let mut widths = HEADER.map(|h| h.chars().count());
+    let mut widths = HEADER.map(width);
     for row in &rows.rows {
-        for (width, cell) in widths.iter_mut().zip(row.cells()) {
-            *width = (*width).max(cell.chars().count());
+        for (column, cell) in widths.iter_mut().zip(row.cells()) {
+            *column = (*column).max(width(cell));
         }
     }
     let mut line = String::new();
@@ -132,10 +132,7 @@ pub(crate) fn render(rows: &Rows, tally: &Tally, footer: &Footer, emit: &mut dyn
         for (i, cell) in cells.enumerate() {
             line.push_str(cell);
             if i + 1 < HEADER.len() {
-                line.extend(std::iter::repeat_n(
-                    ' ',
-                    widths[i] - cell.chars().count() + 2,
-                ));
+                line.extend(std::iter::repeat_n(' ', widths[i] - width(cell) + 2));
             }
         }
         let end = line.trim_end().len();

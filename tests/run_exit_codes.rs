@@ -223,6 +223,24 @@ fn exit_3_when_the_executable_cannot_be_started() {
         sandbox.leftovers().is_empty(),
         "the temp script was removed"
     );
+    let left: Vec<_> = std::fs::read_dir(sandbox.work())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["pwsh"], "no journal is left when nothing ran");
+}
+
+#[test]
+fn exit_2_when_the_journal_cannot_be_written() {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox
+        .cmd()
+        .args(["run", "grant", "--journal", "/nonexistent/dir/j.jsonl"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/dir/j.jsonl"))
+        .stderr(predicate::str::contains("hint: pass --journal FILE"));
 }
 
 #[test]

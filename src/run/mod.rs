@@ -65,7 +65,13 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     };
     let pwsh = pwsh::locate(options.pwsh.as_deref())?;
     let journal_path = journal_path(options, context)?;
-    let journal = Journal::open(&journal_path)?;
+    let new_journal = !journal_path.exists();
+    let journal = Journal::open(&journal_path).map_err(|err| {
+        Failure::usage(
+            format!("{err:#}"),
+            "pass --journal FILE in a directory you can write to",
+        )
+    })?;
     let report = Report::open(options.format, options.report.as_deref())?;
     let script = ScriptFile::write(script_text)?;
     let marker = Marker::random();
@@ -91,6 +97,10 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         Ok(child) => child,
         Err(err) => {
             progress.finish();
+            if new_journal {
+                // Nothing ran: do not leave an empty journal behind.
+                let _ = std::fs::remove_file(&journal_path);
+            }
             return Err(pwsh::spawn_failed(&pwsh, &err).into());
         }
     };

@@ -1,7 +1,7 @@
 //! The table of mailboxes: mailbox, outcome, folder, previous → rights, kind/message.
 //!
 //! Up to `FULL_LIMIT` mailboxes every row is listed. Past that only the rows worth a look (failed,
-//! below, missing, no-calendar, skipped other than resumed) are kept and printed, and the table
+//! below, missing, no-calendar, skipped for an unexpected reason) are kept and printed, and the table
 //! says where the full list is: memory and screen stay proportional to the problems, not to the
 //! tenant.
 
@@ -54,11 +54,13 @@ impl Rows {
     }
 }
 
-/// A row that is not a plain success.
+/// A row that is not a plain success: a failure, a mailbox without calendar, or a skip for a
+/// reason other than the expected ones (the monitor's own mailbox, `--exclude`, a resumed run).
 fn is_notable(m: &Mailbox) -> bool {
     m.outcome.is_failure()
         || m.outcome == Outcome::NoCalendar
-        || (m.outcome == Outcome::Skipped && m.kind.as_deref() != Some("resumed"))
+        || (m.outcome == Outcome::Skipped
+            && !matches!(m.kind.as_deref(), Some("resumed" | "monitor" | "excluded")))
 }
 
 fn cells(m: &Mailbox) -> Box<str> {

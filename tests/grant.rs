@@ -1,0 +1,413 @@
+//! grant, audit and revoke end to end: the rendered scripts, unchanged, in the real pwsh against
+//! the simulated tenant (`calperm run … --simulate`).
+
+mod common;
+
+use common::calperm;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+const MONITOR: &str = "monitor@contoso.com";
+
+/// A copy of a tenant in a temp dir, and where its state goes.
+struct Tenant {
+    dir: tempfile::TempDir,
+    tenant: PathBuf,
+    state: PathBuf,
+}
+
+impl Tenant {
+    fn demo() -> Tenant {
+        Tenant::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json"), |_| {})
+    }
+
+    /// The demo tenant, changed by `edit` (e.g. to inject faults).
+    fn from_file(source: &Path, edit: impl FnOnce(&mut Value)) -> Tenant {
+        let dir = tempfile::tempdir().unwrap();
+        let mut json: Value = serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
+        edit(&mut json);
+        let tenant = dir.path().join("tenant.json");
+        std::fs::write(&tenant, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+        let state = dir.path().join("state.json");
+        Tenant { dir, tenant, state }
+    }
+
+    fn journal(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `calperm run <args> --simulate … --sim-state …` in the tenant's directory.
+    fn run(&self, args: &[&str]) -> Output {
+        calperm()
+            .current_dir(self.dir.path())
+            .arg("run")
+            .args(args)
+            .arg("--simulate")
+            .arg(&self.tenant)
+            .arg("--sim-state")
+            .arg(&self.state)
+            .args(["--retry-delay-ms", "1"])
+            .output()
+            .unwrap()
+    }
+
+    /// The tenant as it is now: the saved state, or the initial tenant before any run.
+    fn now(&self) -> Value {
+        let path = if self.state.exists() { &self.state } else { &self.tenant };
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}
+
+/// Every folder's permission entries: (mailbox, folder path) → sorted "user=rights" strings.
+fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
+    let mut map = BTreeMap::new();
+    for recipient in tenant["recipients"].as_array().unwrap() {
+        let Some(folders) = recipient["folders"].as_array() else { continue };
+        for folder in folders {
+            let mut entries: Vec<String> = folder["permissions"]
+                .as_array()
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            let rights: Vec<String> =
+                                p["accessRights"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
+                            format!("{}={}", p["user"].as_str().unwrap().to_lowercase(), rights.join(","))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            entries.sort();
+            map.insert(
+                (
+                    recipient["primarySmtpAddress"].as_str().unwrap().to_lowercase(),
+                    folder["folderPath"].as_str().unwrap().to_string(),
+                ),
+                entries,
+            );
+        }
+    }
+    map
+}
+
+/// The monitor's rights on each mailbox's default calendar (the root folder of type Calendar).
+fn monitor_on_default_calendars(tenant: &Value) -> BTreeMap<String, Option<String>> {
+    let mut map = BTreeMap::new();
+    for recipient in tenant["recipients"].as_array().unwrap() {
+        let Some(folders) = recipient["folders"].as_array() else { continue };
+        let default = folders
+            .iter()
+            .filter(|f| f["folderType"] == "Calendar")
+            .min_by_key(|f| f["folderPath"].as_str().unwrap().matches('/').count());
+        let Some(default) = default else { continue };
+        let rights = default["permissions"].as_array().and_then(|ps| {
+            ps.iter()
+                .find(|p| p["user"].as_str().unwrap().eq_ignore_ascii_case(MONITOR))
+                .map(|p| p["accessRights"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(","))
+        });
+        map.insert(recipient["primarySmtpAddress"].as_str().unwrap().to_lowercase(), rights);
+    }
+    map
+}
+
+fn in_scope(tenant: &Value) -> Vec<String> {
+    let types = ["UserMailbox", "SharedMailbox", "RoomMailbox", "EquipmentMailbox"];
+    tenant["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| types.contains(&r["recipientTypeDetails"].as_str().unwrap_or("")))
+        .map(|r| r["primarySmtpAddress"].as_str().unwrap().to_lowercase())
+        .filter(|m| m != MONITOR)
+        .collect()
+}
+
+/// The mailbox records of a `--format json` report.
+fn mailbox_records(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["type"] == "mailbox")
+        .collect()
+}
+
+fn outcome_counts(records: &[Value]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        *counts.entry(r["outcome"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    counts
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    let before = t.now();
+    let first = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", t.journal("j1.jsonl").to_str().unwrap()]);
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    let after = t.now();
+
+    // Every default calendar in scope now covers Reviewer; the Editor stayed Editor.
+    let granted = monitor_on_default_calendars(&after);
+    for mailbox in in_scope(&before) {
+        let rights = granted.get(&mailbox).cloned().flatten();
+        let rights = rights.unwrap_or_else(|| panic!("{mailbox}: no entry for the monitor"));
+        assert!(
+            ["Reviewer", "Editor", "Owner", "PublishingEditor", "Author", "PublishingAuthor"].contains(&rights.as_str()),
+            "{mailbox}: {rights}"
+        );
+    }
+    let had_before = monitor_on_default_calendars(&before);
+    for (mailbox, rights) in &had_before {
+        if rights.as_deref() == Some("Editor") {
+            assert_eq!(granted[mailbox].as_deref(), Some("Editor"), "{mailbox}: an Editor must stay Editor");
+        }
+    }
+
+    // Nothing else changed: only default calendars, only the monitor's entry.
+    let (p0, p1) = (permissions(&before), permissions(&after));
+    for (key, entries) in &p1 {
+        let old = &p0[key];
+        let strip = |v: &Vec<String>| v.iter().filter(|e| !e.starts_with(&format!("{MONITOR}="))).cloned().collect::<Vec<_>>();
+        assert_eq!(strip(old), strip(entries), "{key:?}: other entries changed");
+        let is_default = granted.contains_key(&key.0)
+            && after["recipients"].as_array().unwrap().iter().any(|r| {
+                r["primarySmtpAddress"].as_str().unwrap().eq_ignore_ascii_case(&key.0)
+                    && r["folders"].as_array().unwrap().iter().any(|f| {
+                        f["folderPath"] == key.1.as_str()
+                            && f["folderType"] == "Calendar"
+                            && key.1.matches('/').count() == 1
+                    })
+            });
+        if !is_default {
+            assert_eq!(old, entries, "{key:?}: a folder that is not a default calendar was touched");
+        }
+    }
+
+    // The report's counts match the state.
+    let records = mailbox_records(&first);
+    let counts = outcome_counts(&records);
+    assert_eq!(counts.get("failed"), None, "{}", describe(&first));
+    let added = counts.get("added").copied().unwrap_or(0);
+    let newly = in_scope(&before).iter().filter(|m| had_before.get(*m).cloned().flatten().is_none()).count();
+    assert_eq!(added, newly, "added = mailboxes that had no entry: {counts:?}");
+    assert!(counts.get("kept-higher").copied().unwrap_or(0) >= 1, "{counts:?}");
+    assert!(counts.get("updated").copied().unwrap_or(0) >= 1, "{counts:?}");
+    assert!(records.iter().any(|r| r["outcome"] == "skipped" && r["kind"] == "monitor"), "the monitor's own mailbox is skipped");
+
+    // A second run changes nothing.
+    let second = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", t.journal("j2.jsonl").to_str().unwrap()]);
+    assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
+    let counts = outcome_counts(&mailbox_records(&second));
+    for outcome in counts.keys() {
+        assert!(["unchanged", "kept-higher", "skipped", "no-calendar"].contains(&outcome.as_str()), "rerun: {counts:?}");
+    }
+    assert_eq!(permissions(&t.now()), p1, "a rerun changed the tenant");
+}
+
+#[test]
+fn revoke_from_journal_restores_the_state_entry_for_entry() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    let before = permissions(&t.now());
+    let journal = t.journal("grant.jsonl");
+    let grant = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", journal.to_str().unwrap()]);
+    assert_eq!(grant.status.code(), Some(0), "{}", describe(&grant));
+    assert_ne!(permissions(&t.now()), before, "the grant changed something");
+
+    let revoke = t.run(&["revoke", "--monitor", MONITOR, "--from-journal", journal.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", describe(&revoke));
+    let counts = outcome_counts(&mailbox_records(&revoke));
+    assert!(counts.contains_key("removed") && counts.contains_key("restored"), "{counts:?}");
+    assert_eq!(permissions(&t.now()), before, "the tenant is back to the state before the grant");
+}
+
+#[test]
+fn ten_percent_throttling_still_grants_everything_and_shows_the_retries() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json");
+    let t = Tenant::from_file(&demo, |json| {
+        json["faults"]["throttleRate"] = 0.1.into();
+        json["faults"]["seed"] = 7.into();
+    });
+    let before = t.now();
+    let out = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--max-retries", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let records = mailbox_records(&out);
+    assert!(!records.iter().any(|r| r["outcome"] == "failed"), "{}", describe(&out));
+    let retries: u64 = records.iter().map(|r| r["retries"].as_u64().unwrap()).sum();
+    assert!(retries > 0, "throttling must show as retries in the report");
+    let after = t.now();
+    assert!(after["stats"]["throttled"].as_u64().unwrap() > 0, "the sim throttled some calls");
+    let granted = monitor_on_default_calendars(&after);
+    for mailbox in in_scope(&before) {
+        assert!(granted.get(&mailbox).cloned().flatten().is_some(), "{mailbox} not granted");
+    }
+}
+
+#[test]
+fn an_unknown_monitor_stops_before_any_change() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    let before = permissions(&t.now());
+    let out = t.run(&["grant", "--monitor", "nobody@contoso.com"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Exchange's own message (Get-EXOMailbox: ManagementObjectNotFoundException), and what to do.
+    assert!(stderr.contains("nobody@contoso.com") && stderr.contains("couldn't be found"), "{stderr}");
+    assert!(stderr.contains("--monitor"), "{stderr}");
+    assert_eq!(permissions(&t.now()), before);
+}
+
+#[test]
+fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json");
+    let t = Tenant::from_file(&demo, |json| json["faults"]["crashAtMailbox"] = 6.into());
+    let before = t.now();
+    let journal = t.journal("crash.jsonl");
+    let crashed = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", journal.to_str().unwrap()]);
+    assert_eq!(crashed.status.code(), Some(4), "{}", describe(&crashed));
+    let stderr = String::from_utf8_lossy(&crashed.stderr);
+    assert!(stderr.contains("--resume") && stderr.contains("crash.jsonl"), "{stderr}");
+    // The journal holds every record received before the crash.
+    let journal_records: Vec<Value> =
+        std::fs::read_to_string(&journal).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let done_before: Vec<String> = journal_records
+        .iter()
+        .filter(|r| r["type"] == "mailbox")
+        .map(|r| r["mailbox"].as_str().unwrap().to_lowercase())
+        .collect();
+    assert_eq!(done_before.len(), mailbox_records(&crashed).len(), "journal = records received");
+    assert!(!done_before.is_empty(), "some mailboxes were done before the crash");
+
+    // The crash fault fires once; clear it in the saved state and resume.
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&t.state).unwrap()).unwrap();
+    state["faults"]["crashAtMailbox"] = Value::Null;
+    std::fs::write(&t.state, serde_json::to_string(&state).unwrap()).unwrap();
+    let resumed = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--resume", journal.to_str().unwrap()]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", describe(&resumed));
+    let records = mailbox_records(&resumed);
+    for r in &records {
+        let mailbox = r["mailbox"].as_str().unwrap().to_lowercase();
+        if done_before.contains(&mailbox) && mailbox != MONITOR {
+            assert_eq!(r["outcome"], "skipped", "{mailbox} was done before the crash: {r}");
+            assert_eq!(r["calls"], 0, "{mailbox}: no Exchange call for a resumed mailbox");
+        }
+    }
+    // Every mailbox got exactly one grant across both runs.
+    let mut adds: BTreeMap<String, usize> = BTreeMap::new();
+    for r in journal_records.iter().chain(records.iter()) {
+        if r["type"] == "mailbox" && (r["outcome"] == "added" || r["outcome"] == "updated") {
+            *adds.entry(r["mailbox"].as_str().unwrap().to_lowercase()).or_default() += 1;
+        }
+    }
+    assert!(adds.values().all(|n| *n == 1), "{adds:?}");
+    let granted = monitor_on_default_calendars(&t.now());
+    for mailbox in in_scope(&before) {
+        assert!(granted.get(&mailbox).cloned().flatten().is_some(), "{mailbox} not granted after resume");
+    }
+}
+
+#[test]
+fn what_if_reads_everything_and_changes_nothing() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    let before = permissions(&t.now());
+    let out = t.run(&["grant", "--monitor", MONITOR, "--what-if", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let counts = outcome_counts(&mailbox_records(&out));
+    assert!(counts.contains_key("would-add") && counts.contains_key("would-update"), "{counts:?}");
+    assert!(!counts.contains_key("added") && !counts.contains_key("updated"), "{counts:?}");
+    assert_eq!(permissions(&t.now()), before);
+}
+
+#[test]
+fn audit_fails_before_the_grant_and_passes_after() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    let before = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
+    assert_eq!(before.status.code(), Some(1), "{}", describe(&before));
+    let counts = outcome_counts(&mailbox_records(&before));
+    assert!(counts.contains_key("missing") && counts.contains_key("below") && counts.contains_key("meets"), "{counts:?}");
+    assert_eq!(t.run(&["grant", "--monitor", MONITOR]).status.code(), Some(0));
+    let after = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
+    assert_eq!(after.status.code(), Some(0), "{}", describe(&after));
+}
+
+#[test]
+fn plain_revoke_removes_the_monitor_everywhere() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    assert_eq!(t.run(&["grant", "--monitor", MONITOR]).status.code(), Some(0));
+    let out = t.run(&["revoke", "--monitor", MONITOR, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(monitor_on_default_calendars(&t.now()).values().all(Option::is_none));
+}
+
+#[test]
+fn exchange_server_connection_runs_the_same_grant() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    // Inside the Exchange Management Shell the cmdlets are already loaded; the simulated module
+    // provides them the same way, so the onprem script's Get-Mailbox path runs for real.
+    let t = Tenant::demo();
+    let out = t.run(&["grant", "--monitor", MONITOR, "--connection", "onprem", "--server", "mail01.contoso.local", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let counts = outcome_counts(&mailbox_records(&out));
+    assert!(!counts.contains_key("failed"), "{counts:?}");
+    assert!(counts.contains_key("added"), "{counts:?}");
+}
+
+#[test]
+fn include_exclude_and_csv_scope() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::demo();
+    let all = in_scope(&t.now());
+    let (first, second) = (all[0].clone(), all[1].clone());
+    let out = t.run(&["audit", "--monitor", MONITOR, "--include", &format!("{first},{second},ghost@contoso.com"), "--exclude", &second, "--format", "json"]);
+    let records = mailbox_records(&out);
+    assert_eq!(records.len(), 3, "{}", describe(&out));
+    let by = |m: &str| records.iter().find(|r| r["mailbox"].as_str().unwrap().eq_ignore_ascii_case(m)).unwrap();
+    assert_eq!(by(&second)["outcome"], "skipped");
+    assert_eq!(by("ghost@contoso.com")["outcome"], "failed");
+    assert_eq!(by("ghost@contoso.com")["kind"], "not-found");
+
+    let csv = t.dir.path().join("mailboxes.csv");
+    std::fs::write(&csv, format!("Name,PrimarySmtpAddress\nA,{first}\n")).unwrap();
+    let out = t.run(&["audit", "--monitor", MONITOR, "--mailboxes-csv", csv.to_str().unwrap(), "--format", "json"]);
+    let records = mailbox_records(&out);
+    assert_eq!(records.len(), 1, "{}", describe(&out));
+    assert!(records[0]["mailbox"].as_str().unwrap().eq_ignore_ascii_case(&first));
+}

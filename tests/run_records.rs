@@ -458,3 +458,45 @@ Out-Record '{"type":"end","exitCode":0}'
     assert_eq!(common::stdout(&output).lines().count(), 20_001);
     assert_eq!(common::stderr(&output).matches("text line ").count(), 2_000);
 }
+
+#[test]
+fn a_prompt_without_a_newline_reaches_the_user_at_once() {
+    use std::io::Read;
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    sandbox.grant(
+        r#"
+Out-Record '{"type":"start","script":"grant"}'
+[Console]::Out.Write('Password for monitor@contoso.com: ')
+Start-Sleep -Seconds 6
+[Console]::Out.WriteLine('')
+Out-Record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let mut child = sandbox
+        .command()
+        .args(["run", "grant", "--journal"])
+        .arg(sandbox.file("j.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Password for monitor@contoso.com: ") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "stderr ended without the prompt: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the prompt came only when the script ended"
+    );
+    let _ = stderr.read_to_end(&mut seen);
+    assert!(child.wait().unwrap().success());
+}

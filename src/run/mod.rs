@@ -33,7 +33,7 @@ use progress::Progress;
 use report::{Footer, Report};
 use script_file::ScriptFile;
 use simulate::Simulation;
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -118,11 +118,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         progress,
         tally: Tally::default(),
     };
-    let read = stream::pump(
-        BufReader::with_capacity(64 * 1024, stdout),
-        &marker,
-        &mut session,
-    );
+    let read = stream::pump(stdout, &marker, &mut session);
     let mut trouble = Vec::new();
     if let Err(err) = read {
         trouble.push(format!("reading pwsh's output failed ({err})"));

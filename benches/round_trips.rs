@@ -18,14 +18,14 @@ const NOT_COUNTED: [&str; 6] =
     ["Get-EXOMailbox", "Get-Mailbox", "Connect-ExchangeOnline", "Disconnect-ExchangeOnline", "Get-Recipient", "Get-EXORecipient"];
 
 /// The manual's steps, verbatim after connecting (the simulated module needs a connection, as the
-/// real one does). Errors are counted from `$Error`.
-const ONE_LINER: &str = r#"$MaximumErrorCount = 32768
-Connect-ExchangeOnline -ShowBanner:$false
+/// real one does). Its error stream is redirected only to count the failures.
+const ONE_LINER: &str = r#"Connect-ExchangeOnline -ShowBanner:$false
 $User = Get-Mailbox Monitor
 $Mailboxes = Get-Mailbox -ResultSize Unlimited
-$Error.Clear()
-$Mailboxes | ForEach-Object { Add-MailboxFolderPermission $_":\Calendar" -User $User.identity -AccessRights Reviewer } | Out-Null
-"one-liner: $($Mailboxes.Count) mailboxes, $($Error.Count) errors"
+$errors = @($Mailboxes | ForEach-Object { Add-MailboxFolderPermission $_":\Calendar" -User $User.identity -AccessRights Reviewer 2>&1 } |
+    Where-Object { $_ -is [System.Management.Automation.ErrorRecord] })
+"one-liner: $($Mailboxes.Count) mailboxes, $($errors.Count) errors"
+$errors | Group-Object { ($_.Exception.Message -split '\|')[1] } | ForEach-Object { "  $($_.Count) x $($_.Name)" }
 Disconnect-ExchangeOnline -Confirm:$false
 "#;
 
@@ -84,6 +84,7 @@ fn main() {
         .unwrap();
     let seconds = started.elapsed().as_secs_f64();
     let summary = String::from_utf8_lossy(&output.stdout);
+    let detail: Vec<&str> = summary.lines().filter(|l| l.starts_with("  ")).collect();
     let summary = summary.lines().find(|l| l.starts_with("one-liner:")).unwrap_or("one-liner: no summary").to_string();
     let stats = read_stats(&one_liner_state);
     let (calls, breakdown) = counted_calls(&stats);
@@ -95,6 +96,9 @@ fn main() {
         calls as f64 / mailboxes
     );
     println!("{:<32} {breakdown}", "");
+    for line in detail {
+        println!("{:<32} {}", "", line.trim());
+    }
 }
 
 fn sim_module_path(root: &Path) -> String {

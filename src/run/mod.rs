@@ -88,7 +88,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if let Some(simulation) = &simulation {
-        simulation.apply(&mut command)?;
+        simulation.apply(&mut command, context.connection_onprem)?;
     }
 
     let progress = Progress::on_stderr();

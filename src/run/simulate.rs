@@ -30,6 +30,7 @@ const REQUIRED: [&str; 4] = [
 
 pub(crate) const TENANT_VAR: &str = "CALPERM_SIM_TENANT";
 pub(crate) const STATE_VAR: &str = "CALPERM_SIM_STATE";
+pub(crate) const EXCHANGE_SERVER_VAR: &str = "CALPERM_SIM_EXCHANGE_SERVER";
 
 /// A prepared simulation: the modules on disk and where the tenant and its state are.
 pub(crate) struct Simulation {
@@ -80,14 +81,20 @@ impl Simulation {
         &self.state
     }
 
-    /// Sets the child's environment.
-    pub(crate) fn apply(&self, command: &mut Command) -> Result<()> {
+    /// Sets the child's environment. `exchange_server`: the script connects to Exchange Server,
+    /// so the simulated module behaves as the Exchange Management Shell does.
+    pub(crate) fn apply(&self, command: &mut Command, exchange_server: bool) -> Result<()> {
         command.env(
             "PSModulePath",
             module_path(self.modules.path(), std::env::var_os("PSModulePath"))?,
         );
         command.env(TENANT_VAR, &self.tenant);
         command.env(STATE_VAR, &self.state);
+        if exchange_server {
+            command.env(EXCHANGE_SERVER_VAR, "1");
+        } else {
+            command.env_remove(EXCHANGE_SERVER_VAR);
+        }
         Ok(())
     }
 

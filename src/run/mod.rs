@@ -244,10 +244,18 @@ const QUOTE_MAX: usize = 1000;
 
 impl stream::Handler for Session {
     fn text(&mut self, raw: &[u8]) {
+        // A line that is not finished yet may be a prompt: keep the bar off its line until it is.
+        let complete = raw.ends_with(b"\n");
+        if !complete {
+            self.progress.pause();
+        }
         self.progress.suspend(|| {
             let mut stderr = io::stderr().lock();
             let _ = stderr.write_all(raw).and_then(|()| stderr.flush());
         });
+        if complete {
+            self.progress.resume();
+        }
     }
 
     fn record(&mut self, record: Record) {

@@ -3,7 +3,7 @@
 //! nothing at all, so logs and pipes see only pwsh's own output and the report.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 pub(crate) struct Progress {
@@ -62,6 +62,27 @@ impl Progress {
     /// The bar itself, for the Ctrl-C handler's message.
     pub(crate) fn bar(&self) -> Option<ProgressBar> {
         self.bar.clone()
+    }
+
+    /// Takes the bar off the screen until `resume`: a prompt is waiting on the current line.
+    pub(crate) fn pause(&self) {
+        if let Some(bar) = &self.bar
+            && !bar.is_hidden()
+        {
+            // (Not inside `suspend`: that holds the lock `set_draw_target` takes.) The bar is one
+            // line and the cursor stays on it, so clearing the line takes it off the screen.
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(b"\r\x1b[2K").and_then(|()| stderr.flush());
+        }
+    }
+
+    pub(crate) fn resume(&self) {
+        if let Some(bar) = &self.bar
+            && bar.is_hidden()
+        {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
     }
 
     /// Runs `f` (which writes to stderr) with the bar out of the way.

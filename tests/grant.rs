@@ -411,3 +411,59 @@ fn include_exclude_and_csv_scope() {
     assert_eq!(records.len(), 1, "{}", describe(&out));
     assert!(records[0]["mailbox"].as_str().unwrap().eq_ignore_ascii_case(&first));
 }
+
+#[test]
+fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
+    let Some(pwsh) = common::pwsh() else { return };
+    // A fresh tenant from the same generator as the 2,000-mailbox one, smaller and with another seed.
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("generated.json");
+    let status = std::process::Command::new(pwsh)
+        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-File"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/New-SimTenant.ps1"))
+        .args(["-Count", "300", "-Seed", "42", "-Path"])
+        .arg(&generated)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t = Tenant::from_file(&generated, |_| {});
+    let before = t.now();
+    let languages: std::collections::BTreeSet<String> = before["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["languages"].as_array()?.first()?.as_str().map(str::to_string))
+        .collect();
+    assert!(languages.len() >= 12, "{languages:?}");
+
+    let out = t.run(&["grant", "--monitor", MONITOR, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let records = mailbox_records(&out);
+    assert!(!records.iter().any(|r| r["outcome"] == "failed" || r["outcome"] == "no-calendar"), "{}", describe(&out));
+    let after = t.now();
+    let granted = monitor_on_default_calendars(&after);
+    for mailbox in in_scope(&before) {
+        assert!(granted.get(&mailbox).cloned().flatten().is_some(), "{mailbox} not granted");
+    }
+    // No folder other than a default calendar changed.
+    let (p0, p1) = (permissions(&before), permissions(&after));
+    let defaults: std::collections::BTreeSet<(String, String)> = after["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            let smtp = r["primarySmtpAddress"].as_str().unwrap().to_lowercase();
+            r["folders"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |f| {
+                let path = f["folderPath"].as_str()?.to_string();
+                (f["folderType"] == "Calendar" && path.matches('/').count() == 1).then(|| (smtp.clone(), path))
+            })
+        })
+        .collect();
+    for (key, entries) in &p1 {
+        if !defaults.contains(key) {
+            assert_eq!(&p0[key], entries, "{key:?} is not a default calendar but changed");
+        }
+    }
+    let secondary = p1.keys().filter(|k| !defaults.contains(*k)).count();
+    assert!(secondary > 0, "the tenant has secondary calendars to leave alone");
+}

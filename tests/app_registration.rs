@@ -604,20 +604,7 @@ fn restrict_to_group_scopes_the_app_with_rbac_and_skips_tenant_wide_consent() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::edited(|tenant| {
-        // The check tests the group's first member. The simulated MemberOfGroup filter misses
-        // recipients that are in two groups (adele.vance is also in All Staff), so a member of this
-        // group only comes first here.
-        for r in tenant["recipients"].as_array_mut().unwrap() {
-            if r["primarySmtpAddress"] == GROUP {
-                r["members"] = json!([
-                    "anna.schmidt@contoso.com",
-                    "adele.vance@contoso.com",
-                    "support@contoso.com"
-                ]);
-            }
-        }
-    });
+    let t = Tenant::demo();
     let out = t.run(&[
         "app-registration",
         "--restrict-to-group",
@@ -648,9 +635,10 @@ fn restrict_to_group_scopes_the_app_with_rbac_and_skips_tenant_wide_consent() {
             .unwrap()
             .contains("add up")
     );
+    // The group's first member (also in All Staff: MemberOfGroup is multi-valued) is in scope.
     assert_eq!(
         setting(&recs, "Restriction check"),
-        "anna.schmidt@contoso.com: InScope True"
+        "adele.vance@contoso.com: InScope True"
     );
     assert!(setting(&recs, "Mailbox access").contains(GROUP));
 
@@ -803,4 +791,48 @@ fn a_certificate_is_registered_instead_of_a_secret() {
     assert_eq!(app["keyCredentials"].as_array().unwrap().len(), 1);
     assert_eq!(app["keyCredentials"][0]["type"], "AsymmetricX509Cert");
     assert!(app["passwordCredentials"].as_array().unwrap().is_empty());
+
+    // Rerun: the certificate is recognized by its thumbprint, not added again.
+    let out = t.run(&["app-registration", "--certificate-path", "connector.cer"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(item(&records(&out), "certificate")["outcome"], "unchanged");
+    let state = t.now();
+    let (app, _, _) = the_app(&state);
+    assert_eq!(app["keyCredentials"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_management_scope_with_another_filter_is_updated_to_the_group() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = Tenant::edited(|tenant| {
+        tenant["exchangeRbac"]["managementScopes"] = json!([{ "name": SCOPE, "recipientRestrictionFilter": "CustomAttribute1 -eq 'calsync'" }]);
+    });
+    let out = t.run(&[
+        "app-registration",
+        "--restrict-to-group",
+        GROUP,
+        "--secret-months",
+        "12",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let scope = item(&records(&out), "management-scope").clone();
+    assert_eq!(scope["outcome"], "updated");
+    assert!(
+        scope["message"]
+            .as_str()
+            .unwrap()
+            .contains("was: CustomAttribute1 -eq 'calsync'"),
+        "{scope}"
+    );
+    let state = t.now();
+    let scopes = list(&state, "/exchangeRbac/managementScopes");
+    assert_eq!(scopes.len(), 1);
+    assert!(
+        scopes[0]["recipientRestrictionFilter"]
+            .as_str()
+            .unwrap()
+            .starts_with("MemberOfGroup -eq 'CN=CalendarSync Users,")
+    );
 }

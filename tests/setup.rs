@@ -639,6 +639,49 @@ fn ews_readiness_in_setup_checks_the_registered_app() {
     }
 }
 
+#[test]
+fn ews_readiness_on_exchange_server_says_the_retirement_does_not_apply() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    for (enabled, want) in [(Some(false), "failed"), (Some(true), "ok"), (None, "ok")] {
+        let t = ews_tenant(enabled, &[], false);
+        let out = t.run(&[
+            "ews-readiness",
+            "--connection",
+            "onprem",
+            "--server",
+            "mail01.contoso.local",
+        ]);
+        let (got, text) = ews_step(&out);
+        assert_eq!(got, want, "{enabled:?}: {}", describe(&out));
+        let recs = records(&out);
+        let retirement = recs
+            .iter()
+            .find(|r| r["type"] == "setting" && r["name"] == "EWS retirement")
+            .unwrap();
+        assert_eq!(retirement["value"], "does not apply");
+        assert!(
+            retirement["note"]
+                .as_str()
+                .unwrap()
+                .contains("Exchange Server")
+        );
+        assert!(
+            !recs
+                .iter()
+                .any(|r| r["type"] == "setting" && r["name"] == "EWS switched off"),
+            "no cloud dates on premises"
+        );
+        if want == "failed" {
+            assert!(
+                text.contains("Set-OrganizationConfig -EwsEnabled $true"),
+                "{text}"
+            );
+        }
+    }
+}
+
 // --- Every variant parses ---------------------------------------------------------------
 
 #[test]

@@ -195,10 +195,15 @@ pub struct ScriptOptions {
     #[arg(long, value_name = "THUMBPRINT")]
     pub certificate_thumbprint: Option<String>,
 
-    /// Certificate file (.pfx): for exo-app, the sign-in certificate; for app-registration, a
-    /// certificate (.cer/.pem) to register on the app instead of a client secret.
+    /// Certificate file: for exo-app, the sign-in certificate (.pfx). For app-registration with
+    /// another connection, the certificate to register on the app (as --app-certificate-path).
     #[arg(long, value_name = "PATH")]
     pub certificate_path: Option<PathBuf>,
+
+    /// A certificate (.cer/.pem, public key) to register on the Entra app instead of a client
+    /// secret (app-registration, setup).
+    #[arg(long, value_name = "PATH")]
+    pub app_certificate_path: Option<PathBuf>,
 
     /// Exchange server FQDN (onprem).
     #[arg(long, value_name = "FQDN")]
@@ -243,11 +248,19 @@ pub struct ScriptOptions {
     pub from_journal: Option<PathBuf>,
 
     /// Display name of the Entra app (app-registration).
-    #[arg(long, default_value = "Exchange calendar synchronization", value_name = "NAME")]
+    #[arg(
+        long,
+        default_value = "Exchange calendar synchronization",
+        value_name = "NAME"
+    )]
     pub app_name: String,
 
     /// Display name of the client secret (app-registration).
-    #[arg(long, default_value = "Exchange calendar synchronization secret", value_name = "NAME")]
+    #[arg(
+        long,
+        default_value = "Exchange calendar synchronization secret",
+        value_name = "NAME"
+    )]
     pub secret_name: String,
 
     /// Lifetime of the client secret in months (app-registration).
@@ -257,6 +270,10 @@ pub struct ScriptOptions {
     /// Also write the client secret to FILE, readable only by you (app-registration).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
+
+    /// The connector app's client ID whose EWS access ews-readiness checks (setup uses the app it registers).
+    #[arg(long, value_name = "ID")]
+    pub connector_app_id: Option<String>,
 
     /// Limit the app to this mail-enabled security group's mailboxes with RBAC for Applications.
     #[arg(long, value_name = "GROUP")]
@@ -276,7 +293,9 @@ mod tests {
     #[test]
     fn defaults_are_the_manuals() {
         let cli = Cli::try_parse_from(["calperm", "render", "grant"]).unwrap();
-        let Command::Render(args) = cli.command else { panic!("render expected") };
+        let Command::Render(args) = cli.command else {
+            panic!("render expected")
+        };
         assert_eq!(args.options.monitor, "Monitor");
         assert_eq!(args.options.access_rights, Role::Reviewer);
         assert_eq!(args.options.locale, "auto");
@@ -287,10 +306,19 @@ mod tests {
 
     #[test]
     fn lists_split_on_commas() {
-        let cli =
-            Cli::try_parse_from(["calperm", "render", "grant", "--include", "a@x.com,b@x.com", "--include", "c@x.com"])
-                .unwrap();
-        let Command::Render(args) = cli.command else { panic!("render expected") };
+        let cli = Cli::try_parse_from([
+            "calperm",
+            "render",
+            "grant",
+            "--include",
+            "a@x.com,b@x.com",
+            "--include",
+            "c@x.com",
+        ])
+        .unwrap();
+        let Command::Render(args) = cli.command else {
+            panic!("render expected")
+        };
         assert_eq!(args.options.include, ["a@x.com", "b@x.com", "c@x.com"]);
     }
 }

@@ -14,7 +14,12 @@ pub const CALENDARS_READ_ROLE_ID: &str = "798ee544-9d2d-430c-a058-570e29e34338";
 pub const EWS_URL: &str = "https://outlook.office365.com/EWS/Exchange.asmx";
 
 /// Identity columns a `--mailboxes-csv` file may use, in order of preference.
-pub const CSV_IDENTITY_COLUMNS: [&str; 4] = ["PrimarySmtpAddress", "UserPrincipalName", "EmailAddress", "Identity"];
+pub const CSV_IDENTITY_COLUMNS: [&str; 4] = [
+    "PrimarySmtpAddress",
+    "UserPrincipalName",
+    "EmailAddress",
+    "Identity",
+];
 
 /// Everything a template may use. Optional values serialize as `null`, never go missing, so a
 /// typo in a template fails at render time (strict mode).
@@ -60,6 +65,7 @@ pub struct ScriptContext {
     pub secret_months: u32,
     pub secret_file: Option<String>,
     pub app_certificate_path: Option<String>,
+    pub connector_app_id: Option<String>,
     pub restrict_to_group: Option<String>,
     pub graph_app_id: &'static str,
     pub calendars_read_role_id: &'static str,
@@ -112,9 +118,14 @@ pub fn connection_name(connection: Connection) -> &'static str {
     }
 }
 
-/// Whether the script talks to Exchange (and so needs the connection options).
-pub fn uses_exchange(script: Script) -> bool {
-    !matches!(script, Script::ExecutionPolicy | Script::AppRegistration)
+/// Whether the script talks to Exchange (and so needs the connection options): app-registration
+/// only when it restricts the app with RBAC for Applications.
+pub fn uses_exchange(script: Script, o: &ScriptOptions) -> bool {
+    match script {
+        Script::ExecutionPolicy => false,
+        Script::AppRegistration => o.restrict_to_group.is_some(),
+        _ => true,
+    }
 }
 
 /// Validates the options for `script` and builds the template context.
@@ -122,18 +133,30 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     let monitor = o.monitor.trim().to_string();
     if monitor.is_empty() {
         // An empty identity makes Get-* cmdlets return every object (exchange.md §1.3).
-        return Err(Failure::usage("--monitor is empty", "pass the monitor's UPN, e.g. --monitor monitor@contoso.com").into());
+        return Err(Failure::usage(
+            "--monitor is empty",
+            "pass the monitor's UPN, e.g. --monitor monitor@contoso.com",
+        )
+        .into());
     }
     reject_control_chars("--monitor", &monitor)?;
 
     let (locale, locale_calendar) = resolve_locale(&o.locale)?;
-    if uses_exchange(script) {
-        check_connection(o)?;
+    if uses_exchange(script, o) {
+        check_connection(script, o)?;
     }
-    for (flag, values) in [("--include", &o.include), ("--exclude", &o.exclude), ("--recipient-types", &o.recipient_types)] {
+    for (flag, values) in [
+        ("--include", &o.include),
+        ("--exclude", &o.exclude),
+        ("--recipient-types", &o.recipient_types),
+    ] {
         for v in values.iter() {
             if v.trim().is_empty() {
-                return Err(Failure::usage(format!("{flag} has an empty value"), format!("remove the stray comma in {flag}")).into());
+                return Err(Failure::usage(
+                    format!("{flag} has an empty value"),
+                    format!("remove the stray comma in {flag}"),
+                )
+                .into());
             }
         }
     }
@@ -149,20 +172,36 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         None => None,
     };
     if o.max_retries > 20 {
-        return Err(Failure::usage(format!("--max-retries {} is too many", o.max_retries), "use at most 20").into());
+        return Err(Failure::usage(
+            format!("--max-retries {} is too many", o.max_retries),
+            "use at most 20",
+        )
+        .into());
     }
 
     let resume_done = match (&o.resume, script) {
-        (Some(path), Script::Grant | Script::Setup) => journal::done_mailboxes(&journal::read(path)?).into_iter().collect(),
+        (Some(path), Script::Grant | Script::Setup) => {
+            journal::done_mailboxes(&journal::read(path)?)
+                .into_iter()
+                .collect()
+        }
         (Some(_), _) => {
-            return Err(Failure::usage("--resume applies to grant and setup only", "drop --resume").into());
+            return Err(Failure::usage(
+                "--resume applies to grant and setup only",
+                "drop --resume",
+            )
+            .into());
         }
         (None, _) => Vec::new(),
     };
     let revoke_entries = match (&o.from_journal, script) {
         (Some(path), Script::Revoke) => revoke_entries(path)?,
         (Some(_), _) => {
-            return Err(Failure::usage("--from-journal applies to revoke only", "use: calperm run revoke --from-journal FILE").into());
+            return Err(Failure::usage(
+                "--from-journal applies to revoke only",
+                "use: calperm run revoke --from-journal FILE",
+            )
+            .into());
         }
         (None, _) => Vec::new(),
     };
@@ -174,16 +213,20 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         )
         .into());
     }
-    let app_certificate_path = match script {
-        Script::AppRegistration => o.certificate_path.as_deref().map(path_string),
-        _ => None,
-    };
+    let app_certificate_path = app_certificate(script, o)?;
     if let Some(path) = &app_certificate_path
         && o.secret_file.is_some()
     {
         return Err(Failure::usage(
-            format!("--secret-file was given, but --certificate-path {path} registers a certificate: no secret is created"),
+            format!("--secret-file was given, but the certificate {path} is registered instead: no secret is created"),
             "drop one of the two",
+        )
+        .into());
+    }
+    if o.connector_app_id.is_some() && script != Script::EwsReadiness {
+        return Err(Failure::usage(
+            "--connector-app-id applies to ews-readiness only",
+            "setup checks the app it registers; drop --connector-app-id",
         )
         .into());
     }
@@ -205,9 +248,17 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         app_id: o.app_id.clone(),
         organization: o.organization.clone(),
         certificate_thumbprint: o.certificate_thumbprint.clone(),
-        certificate_path: if o.connection == Connection::ExoApp { o.certificate_path.as_deref().map(path_string) } else { None },
+        certificate_path: if o.connection == Connection::ExoApp {
+            o.certificate_path.as_deref().map(path_string)
+        } else {
+            None
+        },
         server: o.server.clone(),
-        recipient_types: o.recipient_types.iter().map(|s| s.trim().to_string()).collect(),
+        recipient_types: o
+            .recipient_types
+            .iter()
+            .map(|s| s.trim().to_string())
+            .collect(),
         include: o.include.iter().map(|s| s.trim().to_string()).collect(),
         exclude: o.exclude.iter().map(|s| s.trim().to_string()).collect(),
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
@@ -220,21 +271,53 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         revoke_entries,
         roles: Role::ALL
             .into_iter()
-            .map(|r| RoleRow { name: r.name(), rights: r.calendar_rights().into_iter().collect() })
+            .map(|r| RoleRow {
+                name: r.name(),
+                rights: r.calendar_rights().into_iter().collect(),
+            })
             .collect(),
         calendar_names: locale::all()
             .iter()
-            .map(|l| CalendarName { code: l.code.to_lowercase(), name: l.calendar.clone() })
+            .map(|l| CalendarName {
+                code: l.code.to_lowercase(),
+                name: l.calendar.clone(),
+            })
             .collect(),
         app_name: o.app_name.clone(),
         secret_name: o.secret_name.clone(),
         secret_months: o.secret_months,
         secret_file: o.secret_file.as_deref().map(path_string),
         app_certificate_path,
+        connector_app_id: o.connector_app_id.clone(),
         restrict_to_group: o.restrict_to_group.clone(),
         graph_app_id: GRAPH_APP_ID,
         calendars_read_role_id: CALENDARS_READ_ROLE_ID,
         ews_url: EWS_URL,
+    })
+}
+
+/// The certificate to register on the Entra app, if any. `--app-certificate-path` says so
+/// explicitly; for app-registration, `--certificate-path` does too unless it is the exo-app
+/// sign-in certificate.
+fn app_certificate(script: Script, o: &ScriptOptions) -> Result<Option<String>> {
+    if !matches!(script, Script::AppRegistration | Script::Setup) {
+        if o.app_certificate_path.is_some() {
+            return Err(Failure::usage(
+                "--app-certificate-path applies to app-registration and setup only",
+                "drop --app-certificate-path",
+            )
+            .into());
+        }
+        return Ok(None);
+    }
+    if let Some(path) = &o.app_certificate_path {
+        return Ok(Some(path_string(path)));
+    }
+    Ok(match (script, &o.certificate_path) {
+        (Script::AppRegistration, Some(path)) if o.connection != Connection::ExoApp => {
+            Some(path_string(path))
+        }
+        _ => None,
     })
 }
 
@@ -270,9 +353,13 @@ fn resolve_locale(value: &str) -> Result<(String, Option<String>)> {
     }
 }
 
-fn check_connection(o: &ScriptOptions) -> Result<()> {
+fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     let missing = |flag: &str, mode: &str, example: &str| -> anyhow::Error {
-        Failure::usage(format!("--connection {mode} needs {flag}"), format!("add {flag} {example}")).into()
+        Failure::usage(
+            format!("--connection {mode} needs {flag}"),
+            format!("add {flag} {example}"),
+        )
+        .into()
     };
     match o.connection {
         Connection::Exo | Connection::LegacyBasic => {}
@@ -281,7 +368,11 @@ fn check_connection(o: &ScriptOptions) -> Result<()> {
                 return Err(missing("--app-id", "exo-app", "<application (client) ID>"));
             }
             if o.organization.is_none() {
-                return Err(missing("--organization", "exo-app", "contoso.onmicrosoft.com"));
+                return Err(missing(
+                    "--organization",
+                    "exo-app",
+                    "contoso.onmicrosoft.com",
+                ));
             }
             match (&o.certificate_thumbprint, &o.certificate_path) {
                 (None, None) => {
@@ -310,7 +401,10 @@ fn check_connection(o: &ScriptOptions) -> Result<()> {
     let stray = |flag: &str, given: bool, modes: &str| -> Result<()> {
         if given {
             Err(Failure::usage(
-                format!("{flag} does not apply to --connection {}", connection_name(o.connection)),
+                format!(
+                    "{flag} does not apply to --connection {}",
+                    connection_name(o.connection)
+                ),
                 format!("{flag} is for --connection {modes}; drop it or change --connection"),
             )
             .into())
@@ -319,35 +413,89 @@ fn check_connection(o: &ScriptOptions) -> Result<()> {
         }
     };
     let is = |c: Connection| o.connection == c;
-    stray("--app-id", o.app_id.is_some() && !is(Connection::ExoApp), "exo-app")?;
-    stray("--organization", o.organization.is_some() && !is(Connection::ExoApp), "exo-app")?;
-    stray("--certificate-thumbprint", o.certificate_thumbprint.is_some() && !is(Connection::ExoApp), "exo-app")?;
-    stray("--server", o.server.is_some() && !is(Connection::Onprem), "onprem")?;
-    stray("--user-principal-name", o.user_principal_name.is_some() && !is(Connection::Exo), "exo")?;
+    stray(
+        "--app-id",
+        o.app_id.is_some() && !is(Connection::ExoApp),
+        "exo-app",
+    )?;
+    stray(
+        "--organization",
+        o.organization.is_some() && !is(Connection::ExoApp),
+        "exo-app",
+    )?;
+    stray(
+        "--certificate-thumbprint",
+        o.certificate_thumbprint.is_some() && !is(Connection::ExoApp),
+        "exo-app",
+    )?;
+    stray(
+        "--server",
+        o.server.is_some() && !is(Connection::Onprem),
+        "onprem",
+    )?;
+    // For app-registration, --certificate-path may also name the certificate to register.
+    stray(
+        "--certificate-path",
+        o.certificate_path.is_some()
+            && !is(Connection::ExoApp)
+            && script != Script::AppRegistration,
+        "exo-app (to register a certificate on the app, use --app-certificate-path)",
+    )?;
+    stray(
+        "--user-principal-name",
+        o.user_principal_name.is_some() && !is(Connection::Exo),
+        "exo",
+    )?;
     Ok(())
 }
 
 /// Checks the CSV now (it exists, has an identity column, and at least one row), so a bad file
 /// fails before anything runs; the script reads it again at run time.
 fn csv_identity_column(path: &Path) -> Result<String> {
-    let mut reader = csv::Reader::from_path(path)
-        .map_err(|e| Failure::usage(format!("cannot read --mailboxes-csv {}: {e}", path.display()), "check the path"))?;
+    let mut reader = csv::Reader::from_path(path).map_err(|e| {
+        Failure::usage(
+            format!("cannot read --mailboxes-csv {}: {e}", path.display()),
+            "check the path",
+        )
+    })?;
     let headers = reader
         .headers()
-        .map_err(|e| Failure::usage(format!("--mailboxes-csv {}: {e}", path.display()), "save it as UTF-8 CSV"))?
+        .map_err(|e| {
+            Failure::usage(
+                format!("--mailboxes-csv {}: {e}", path.display()),
+                "save it as UTF-8 CSV",
+            )
+        })?
         .clone();
     let column = CSV_IDENTITY_COLUMNS
         .iter()
-        .find(|c| headers.iter().any(|h| h.trim().trim_start_matches('\u{FEFF}').eq_ignore_ascii_case(c)))
+        .find(|c| {
+            headers.iter().any(|h| {
+                h.trim()
+                    .trim_start_matches('\u{FEFF}')
+                    .eq_ignore_ascii_case(c)
+            })
+        })
         .ok_or_else(|| {
             Failure::usage(
-                format!("--mailboxes-csv {} has no identity column (found: {})", path.display(), headers.iter().collect::<Vec<_>>().join(", ")),
-                format!("add a header row with one of: {}", CSV_IDENTITY_COLUMNS.join(", ")),
+                format!(
+                    "--mailboxes-csv {} has no identity column (found: {})",
+                    path.display(),
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ),
+                format!(
+                    "add a header row with one of: {}",
+                    CSV_IDENTITY_COLUMNS.join(", ")
+                ),
             )
         })?;
     let rows = reader.records().count();
     if rows == 0 {
-        return Err(Failure::usage(format!("--mailboxes-csv {} lists no mailboxes", path.display()), "add one mailbox per row").into());
+        return Err(Failure::usage(
+            format!("--mailboxes-csv {} lists no mailboxes", path.display()),
+            "add one mailbox per row",
+        )
+        .into());
     }
     Ok((*column).to_string())
 }
@@ -357,7 +505,10 @@ fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
     let changes = journal::grant_changes(&records);
     if changes.is_empty() {
         return Err(Failure::usage(
-            format!("the journal {} records no added or updated mailbox", path.display()),
+            format!(
+                "the journal {} records no added or updated mailbox",
+                path.display()
+            ),
             "pass the journal of a grant run that changed something",
         )
         .into());
@@ -365,16 +516,28 @@ fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
     changes
         .into_iter()
         .map(|m| {
-            let folder_identity = m
-                .folder_identity
-                .clone()
-                .with_context(|| format!("the journal's record for {} has no folderIdentity", m.mailbox))?;
+            let folder_identity = m.folder_identity.clone().with_context(|| {
+                format!(
+                    "the journal's record for {} has no folderIdentity",
+                    m.mailbox
+                )
+            })?;
             let granted = m.rights.clone().unwrap_or_default();
             Ok(match m.previous {
-                Some(previous) if !previous.is_empty() => {
-                    RevokeEntry { mailbox: m.mailbox, folder_identity, action: "restore", granted, previous }
-                }
-                _ => RevokeEntry { mailbox: m.mailbox, folder_identity, action: "remove", granted, previous: Vec::new() },
+                Some(previous) if !previous.is_empty() => RevokeEntry {
+                    mailbox: m.mailbox,
+                    folder_identity,
+                    action: "restore",
+                    granted,
+                    previous,
+                },
+                _ => RevokeEntry {
+                    mailbox: m.mailbox,
+                    folder_identity,
+                    action: "remove",
+                    granted,
+                    previous: Vec::new(),
+                },
             })
         })
         .collect()

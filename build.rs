@@ -14,16 +14,26 @@ fn main() {
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         let relative = file.strip_prefix(&root).expect("under the modules folder");
-        let relative = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
-        code.push_str(&format!("    ({relative:?}, include_str!({:?})),\n", file.display().to_string()));
+        let relative = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        code.push_str(&format!(
+            "    ({relative:?}, include_str!({:?})),\n",
+            file.display().to_string()
+        ));
     }
     code.push_str("]\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("sim_modules.rs");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("sim_modules.rs");
     std::fs::write(out, code).expect("writing sim_modules.rs");
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

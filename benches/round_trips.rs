@@ -1,12 +1,14 @@
 //! `cargo bench --bench round_trips`: Exchange cmdlet calls per mailbox, the figure that decides
 //! how long a grant takes on a real tenant and how soon it is throttled.
 //!
-//! On the 2,000-mailbox, 12-language simulated tenant (`fixtures/tenants/large-2000.json`):
-//! 1. `calperm run grant` on the fresh tenant, 2. the same again (a rerun), 3. the manual's
+//! On the 2,000-mailbox, 12-language simulated tenant (`fixtures/tenants/large-2000.json`), three
+//! runs: `calperm run grant` on the fresh tenant; the same again (a rerun); and the manual's
 //! one-liner (`Add-MailboxFolderPermission $_":\Calendar" -User $User.identity -AccessRights
-//! Reviewer` for every mailbox) on another fresh copy. Calls come from the simulated tenant's own
-//! counters; enumerating mailboxes (Get-EXOMailbox / Get-Mailbox) and connecting are not counted,
-//! as the targets say. Targets: at most 1.10 calls per mailbox fresh, at most 2.0 on a rerun.
+//! Reviewer` for every mailbox) on another fresh copy.
+//!
+//! Calls come from the simulated tenant's own counters. Enumerating mailboxes (Get-EXOMailbox,
+//! Get-Mailbox) and connecting are not counted, as the targets say. Targets: at most 1.10 calls
+//! per mailbox fresh, at most 2.0 on a rerun.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,14 @@ use std::process::Command;
 use std::time::Instant;
 
 const MONITOR: &str = "monitor@contoso.com";
-const NOT_COUNTED: [&str; 6] =
-    ["Get-EXOMailbox", "Get-Mailbox", "Connect-ExchangeOnline", "Disconnect-ExchangeOnline", "Get-Recipient", "Get-EXORecipient"];
+const NOT_COUNTED: [&str; 6] = [
+    "Get-EXOMailbox",
+    "Get-Mailbox",
+    "Connect-ExchangeOnline",
+    "Disconnect-ExchangeOnline",
+    "Get-Recipient",
+    "Get-EXORecipient",
+];
 
 /// The manual's steps, verbatim after connecting (the simulated module needs a connection, as the
 /// real one does). Its error stream is redirected only to count the failures.
@@ -39,13 +47,24 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let calperm = PathBuf::from(env!("CARGO_BIN_EXE_calperm"));
 
-    println!("== Exchange cmdlet calls per mailbox, {} ==", tenant.display());
+    println!(
+        "== Exchange cmdlet calls per mailbox, {} ==",
+        tenant.display()
+    );
     let state = dir.path().join("calperm.state.json");
     for label in ["calperm grant, fresh tenant", "calperm grant, rerun"] {
         let started = Instant::now();
         let output = Command::new(&calperm)
             .current_dir(dir.path())
-            .args(["run", "grant", "--monitor", MONITOR, "--format", "json", "--simulate"])
+            .args([
+                "run",
+                "grant",
+                "--monitor",
+                MONITOR,
+                "--format",
+                "json",
+                "--simulate",
+            ])
             .arg(&tenant)
             .arg("--sim-state")
             .arg(&state)
@@ -85,11 +104,18 @@ fn main() {
     let seconds = started.elapsed().as_secs_f64();
     let summary = String::from_utf8_lossy(&output.stdout);
     let detail: Vec<&str> = summary.lines().filter(|l| l.starts_with("  ")).collect();
-    let summary = summary.lines().find(|l| l.starts_with("one-liner:")).unwrap_or("one-liner: no summary").to_string();
+    let summary = summary
+        .lines()
+        .find(|l| l.starts_with("one-liner:"))
+        .unwrap_or("one-liner: no summary")
+        .to_string();
     let stats = read_stats(&one_liner_state);
     let (calls, breakdown) = counted_calls(&stats);
-    let mailboxes: f64 =
-        summary.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(f64::NAN);
+    let mailboxes: f64 = summary
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN);
     println!(
         "{:<32} {summary}  {calls} calls  {:.3} calls/mailbox  {seconds:.1} s",
         "the manual's one-liner",
@@ -110,7 +136,8 @@ fn sim_module_path(root: &Path) -> String {
 }
 
 fn read_stats(state: &Path) -> Value {
-    let text = std::fs::read_to_string(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
+    let text =
+        std::fs::read_to_string(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
     let json: Value = serde_json::from_str(&text).unwrap();
     json["stats"].clone()
 }

@@ -30,7 +30,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scripts => {
             for script in Script::value_variants() {
                 let value = script.to_possible_value().expect("every script has a name");
-                println!("{:<18} {}", value.get_name(), value.get_help().map(|h| h.to_string()).unwrap_or_default());
+                println!(
+                    "{:<18} {}",
+                    value.get_name(),
+                    value.get_help().map(|h| h.to_string()).unwrap_or_default()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -38,7 +42,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print_locales(format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Templates { command: TemplatesCommand::Export { dir } } => {
+        Command::Templates {
+            command: TemplatesCommand::Export { dir },
+        } => {
             export_templates(&dir)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -60,7 +66,11 @@ pub fn render_script(
 fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     let (context, text) = render_script(templates, args.script, &args.options)?;
     warn_about_connection(&args.options);
-    run::execute(run::Plan { context: &context, script_text: &text, options: &args.run })
+    run::execute(run::Plan {
+        context: &context,
+        script_text: &text,
+        options: &args.run,
+    })
 }
 
 fn warn_about_connection(options: &crate::cli::ScriptOptions) {
@@ -82,10 +92,26 @@ fn print_locales(format: ListFormat) -> Result<()> {
             writeln!(out)?;
         }
         ListFormat::Table => {
-            writeln!(out, "{:<15} {:<44} {:<14} {:<14} variants", "code", "language", "calendar", "status")?;
+            writeln!(
+                out,
+                "{:<15} {:<44} {:<14} {:<14} variants",
+                "code", "language", "calendar", "status"
+            )?;
             for l in locales {
-                let variants: Vec<String> = l.variants.iter().map(|v| format!("{} ({})", v.name, v.status)).collect();
-                writeln!(out, "{:<15} {:<44} {:<14} {:<14} {}", l.code, l.language, l.calendar, l.status, variants.join(", "))?;
+                let variants: Vec<String> = l
+                    .variants
+                    .iter()
+                    .map(|v| format!("{} ({})", v.name, v.status))
+                    .collect();
+                writeln!(
+                    out,
+                    "{:<15} {:<44} {:<14} {:<14} {}",
+                    l.code,
+                    l.language,
+                    l.calendar,
+                    l.status,
+                    variants.join(", ")
+                )?;
             }
         }
     }
@@ -103,10 +129,18 @@ fn export_templates(dir: &Path) -> Result<()> {
         }
         std::fs::write(&path, source).with_context(|| format!("writing {}", path.display()))?;
     }
-    eprintln!("calperm: wrote {} templates to {}", render::TEMPLATES.len() - skipped.len(), dir.display());
+    eprintln!(
+        "calperm: wrote {} templates to {}",
+        render::TEMPLATES.len() - skipped.len(),
+        dir.display()
+    );
     if !skipped.is_empty() {
         return Err(Failure::usage(
-            format!("kept {} existing file(s): {}", skipped.len(), skipped.join(", ")),
+            format!(
+                "kept {} existing file(s): {}",
+                skipped.len(),
+                skipped.join(", ")
+            ),
             "export into an empty directory to get fresh copies",
         )
         .into());

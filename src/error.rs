@@ -29,17 +29,33 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Failure {
-        Failure { code: code::USAGE, message: message.into(), hint: Some(hint.into()) }
+        Failure {
+            code: code::USAGE,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
     pub fn pwsh_missing(message: impl Into<String>, hint: impl Into<String>) -> Failure {
-        Failure { code: code::PWSH_MISSING, message: message.into(), hint: Some(hint.into()) }
+        Failure {
+            code: code::PWSH_MISSING,
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
     pub fn pwsh_failed(message: impl Into<String>, hint: Option<String>) -> Failure {
-        Failure { code: code::PWSH_FAILED, message: message.into(), hint }
+        Failure {
+            code: code::PWSH_FAILED,
+            message: message.into(),
+            hint,
+        }
     }
     /// The script ran and reported failed mailboxes, steps or items (the report says which).
     pub fn failures(message: impl Into<String>, hint: Option<String>) -> Failure {
-        Failure { code: code::FAILURES, message: message.into(), hint }
+        Failure {
+            code: code::FAILURES,
+            message: message.into(),
+            hint,
+        }
     }
 }
 

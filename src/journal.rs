@@ -22,7 +22,10 @@ impl Journal {
             .append(true)
             .open(path)
             .with_context(|| format!("opening the journal {}", path.display()))?;
-        Ok(Journal { path: path.to_path_buf(), file })
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -31,7 +34,8 @@ impl Journal {
 
     /// Appends one record as a JSON line and flushes it to the operating system.
     pub fn append(&mut self, record: &Record) -> Result<()> {
-        let mut line = serde_json::to_string(record).context("serializing a record for the journal")?;
+        let mut line =
+            serde_json::to_string(record).context("serializing a record for the journal")?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
@@ -43,7 +47,10 @@ impl Journal {
 /// Reads every record of a journal. A line that is not a record is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<Record>> {
     let file = File::open(path).with_context(|| {
-        format!("cannot open the journal {}; pass the file a previous run named in its summary", path.display())
+        format!(
+            "cannot open the journal {}; pass the file a previous run named in its summary",
+            path.display()
+        )
     })?;
     let mut records = Vec::new();
     for (index, line) in BufReader::new(file).lines().enumerate() {
@@ -52,7 +59,12 @@ pub fn read(path: &Path) -> Result<Vec<Record>> {
             continue;
         }
         let record = serde_json::from_str(&line).with_context(|| {
-            format!("{} line {} is not a calperm record: {}", path.display(), index + 1, shorten(&line))
+            format!(
+                "{} line {} is not a calperm record: {}",
+                path.display(),
+                index + 1,
+                shorten(&line)
+            )
         })?;
         records.push(record);
     }
@@ -70,7 +82,9 @@ fn shorten(line: &str) -> String {
 
 /// The name of a new journal: `calperm-journal-<UTC yyyyMMddTHHmmssZ>.jsonl`.
 pub fn default_file_name(now: std::time::SystemTime) -> String {
-    let seconds = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let seconds = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rest) = (seconds / 86_400, seconds % 86_400);
     let (year, month, day) = civil_from_days(days);
     format!(
@@ -115,7 +129,9 @@ pub fn grant_changes(records: &[Record]) -> Vec<Mailbox> {
             && matches!(m.outcome, Outcome::Added | Outcome::Updated)
         {
             // The first change is the one whose "before" is the original state.
-            by_mailbox.entry(m.mailbox.to_lowercase()).or_insert_with(|| m.clone());
+            by_mailbox
+                .entry(m.mailbox.to_lowercase())
+                .or_insert_with(|| m.clone());
         }
     }
     by_mailbox.into_values().collect()
@@ -147,12 +163,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let mut journal = Journal::open(&path).unwrap();
-        journal.append(&mailbox("a@x", Outcome::Added, None)).unwrap();
-        journal.append(&mailbox("b@x", Outcome::Failed, None)).unwrap();
+        journal
+            .append(&mailbox("a@x", Outcome::Added, None))
+            .unwrap();
+        journal
+            .append(&mailbox("b@x", Outcome::Failed, None))
+            .unwrap();
         drop(journal);
         let records = read(&path).unwrap();
         assert_eq!(records.len(), 2);
-        assert_eq!(done_mailboxes(&records).into_iter().collect::<Vec<_>>(), ["a@x"]);
+        assert_eq!(
+            done_mailboxes(&records).into_iter().collect::<Vec<_>>(),
+            ["a@x"]
+        );
     }
 
     #[test]
@@ -184,6 +207,9 @@ mod tests {
         ];
         let changes = grant_changes(&records);
         assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].previous.as_deref(), Some(&["AvailabilityOnly".to_string()][..]));
+        assert_eq!(
+            changes[0].previous.as_deref(),
+            Some(&["AvailabilityOnly".to_string()][..])
+        );
     }
 }

@@ -57,7 +57,12 @@ pub fn nearest(code: &str, count: usize) -> Vec<&'static str> {
     let wanted = code.to_lowercase();
     let mut scored: Vec<(usize, &'static str)> = all()
         .iter()
-        .map(|l| (edit_distance(&wanted, &l.code.to_lowercase()), l.code.as_str()))
+        .map(|l| {
+            (
+                edit_distance(&wanted, &l.code.to_lowercase()),
+                l.code.as_str(),
+            )
+        })
         .collect();
     scored.sort();
     scored.into_iter().take(count).map(|(_, c)| c).collect()
@@ -86,7 +91,11 @@ mod tests {
     fn table_has_the_91_reference_locales() {
         assert_eq!(all().len(), 91);
         assert!(all().iter().all(|l| !l.calendar.is_empty()));
-        assert!(all().iter().all(|l| l.status == "confirmed" || l.status == "single-source"));
+        assert!(
+            all()
+                .iter()
+                .all(|l| l.status == "confirmed" || l.status == "single-source")
+        );
     }
 
     #[test]

@@ -46,7 +46,10 @@ mod tests {
             ("plain", "'plain'"),
             ("O'Brien", "'O''Brien'"),
             ("O\u{2019}Brien", "'O\u{2019}\u{2019}Brien'"),
-            ("\u{2018}a\u{201A}b\u{201B}", "'\u{2018}\u{2018}a\u{201A}\u{201A}b\u{201B}\u{201B}'"),
+            (
+                "\u{2018}a\u{201A}b\u{201B}",
+                "'\u{2018}\u{2018}a\u{201A}\u{201A}b\u{201B}\u{201B}'",
+            ),
             ("", "''"),
             ("$(Remove-Item x)", "'$(Remove-Item x)'"),
             ("a`b\"c;d", "'a`b\"c;d'"),

@@ -110,7 +110,11 @@ impl Outcome {
     pub fn is_done(self) -> bool {
         matches!(
             self,
-            Outcome::Added | Outcome::Updated | Outcome::Unchanged | Outcome::KeptHigher | Outcome::NoCalendar
+            Outcome::Added
+                | Outcome::Updated
+                | Outcome::Unchanged
+                | Outcome::KeptHigher
+                | Outcome::NoCalendar
         )
     }
 
@@ -221,7 +225,9 @@ mod tests {
     #[test]
     fn parses_a_mailbox_record_as_powershell_writes_it() {
         let line = r#"{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"kept-higher","displayName":"Anna","folder":"Kalender","previous":["Editor"],"rights":["Editor"],"kind":null,"message":null,"retries":0,"calls":2,"extra":1}"#;
-        let Record::Mailbox(m) = serde_json::from_str(line).unwrap() else { panic!("mailbox expected") };
+        let Record::Mailbox(m) = serde_json::from_str(line).unwrap() else {
+            panic!("mailbox expected")
+        };
         assert_eq!(m.outcome, Outcome::KeptHigher);
         assert_eq!(m.previous.as_deref(), Some(&["Editor".to_string()][..]));
         assert_eq!(m.calls, 2);
@@ -229,7 +235,11 @@ mod tests {
 
     #[test]
     fn outcome_names_round_trip() {
-        for o in [Outcome::KeptHigher, Outcome::NoCalendar, Outcome::WouldUpdate] {
+        for o in [
+            Outcome::KeptHigher,
+            Outcome::NoCalendar,
+            Outcome::WouldUpdate,
+        ] {
             let json = serde_json::to_string(&o).unwrap();
             assert_eq!(json, format!("\"{}\"", o.as_str()));
         }

@@ -9,7 +9,8 @@
 use crate::powershell;
 use anyhow::{Context as _, Result, bail};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError, RenderErrorReason,
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -20,8 +21,14 @@ pub const BOM: &str = "\u{FEFF}";
 
 /// Built-in templates: (name, source). Partials start with `_`.
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("_help_common", include_str!("../templates/_help_common.ps1.hbs")),
-    ("_params_exchange", include_str!("../templates/_params_exchange.ps1.hbs")),
+    (
+        "_help_common",
+        include_str!("../templates/_help_common.ps1.hbs"),
+    ),
+    (
+        "_params_exchange",
+        include_str!("../templates/_params_exchange.ps1.hbs"),
+    ),
     ("_prelude", include_str!("../templates/_prelude.ps1.hbs")),
     ("_connect", include_str!("../templates/_connect.ps1.hbs")),
     ("_retry", include_str!("../templates/_retry.ps1.hbs")),
@@ -31,19 +38,46 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("_grant", include_str!("../templates/_grant.ps1.hbs")),
     ("_audit", include_str!("../templates/_audit.ps1.hbs")),
     ("_revoke", include_str!("../templates/_revoke.ps1.hbs")),
-    ("_execution_policy", include_str!("../templates/_execution_policy.ps1.hbs")),
-    ("_params_connection", include_str!("../templates/_params_connection.ps1.hbs")),
-    ("_help_connection", include_str!("../templates/_help_connection.ps1.hbs")),
+    (
+        "_execution_policy",
+        include_str!("../templates/_execution_policy.ps1.hbs"),
+    ),
+    (
+        "_params_connection",
+        include_str!("../templates/_params_connection.ps1.hbs"),
+    ),
+    (
+        "_help_connection",
+        include_str!("../templates/_help_connection.ps1.hbs"),
+    ),
     ("_records", include_str!("../templates/_records.ps1.hbs")),
-    ("_app_registration", include_str!("../templates/_app_registration.ps1.hbs")),
-    ("_app_restriction", include_str!("../templates/_app_restriction.ps1.hbs")),
-    ("_ews_readiness", include_str!("../templates/_ews_readiness.ps1.hbs")),
-    ("execution-policy", include_str!("../templates/execution-policy.ps1.hbs")),
+    (
+        "_app_registration",
+        include_str!("../templates/_app_registration.ps1.hbs"),
+    ),
+    (
+        "_app_restriction",
+        include_str!("../templates/_app_restriction.ps1.hbs"),
+    ),
+    (
+        "_ews_readiness",
+        include_str!("../templates/_ews_readiness.ps1.hbs"),
+    ),
+    (
+        "execution-policy",
+        include_str!("../templates/execution-policy.ps1.hbs"),
+    ),
     ("grant", include_str!("../templates/grant.ps1.hbs")),
     ("audit", include_str!("../templates/audit.ps1.hbs")),
     ("revoke", include_str!("../templates/revoke.ps1.hbs")),
-    ("app-registration", include_str!("../templates/app-registration.ps1.hbs")),
-    ("ews-readiness", include_str!("../templates/ews-readiness.ps1.hbs")),
+    (
+        "app-registration",
+        include_str!("../templates/app-registration.ps1.hbs"),
+    ),
+    (
+        "ews-readiness",
+        include_str!("../templates/ews-readiness.ps1.hbs"),
+    ),
     ("setup", include_str!("../templates/setup.ps1.hbs")),
 ];
 
@@ -70,7 +104,10 @@ pub fn registry(override_dir: Option<&Path>) -> Result<Handlebars<'static>> {
     }
     for (name, builtin) in TEMPLATES {
         let file_name = format!("{name}{TEMPLATE_EXTENSION}");
-        let source = match override_dir.map(|d| d.join(&file_name)).filter(|p| p.is_file()) {
+        let source = match override_dir
+            .map(|d| d.join(&file_name))
+            .filter(|p| p.is_file())
+        {
             Some(path) => std::fs::read_to_string(&path)
                 .with_context(|| format!("reading the template override {}", path.display()))?,
             None => (*builtin).to_string(),
@@ -143,7 +180,11 @@ fn array_helper(
         Value::Array(items) => {
             let strings: Vec<&str> = items
                 .iter()
-                .map(|v| v.as_str().ok_or_else(|| RenderErrorReason::Other(format!("array: {v} is not a string"))))
+                .map(|v| {
+                    v.as_str().ok_or_else(|| {
+                        RenderErrorReason::Other(format!("array: {v} is not a string"))
+                    })
+                })
                 .collect::<Result<_, _>>()?;
             Ok(out.write(&powershell::array(&strings))?)
         }
@@ -174,7 +215,10 @@ mod tests {
                 &json!({"m": "O'Brien $(x)", "n": 6, "b": true, "a": ["x", "y’z"]}),
             )
             .unwrap();
-        assert_eq!(out, "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z')");
+        assert_eq!(
+            out,
+            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z')"
+        );
     }
 
     #[test]
@@ -185,9 +229,18 @@ mod tests {
 
     #[test]
     fn typed_helpers_reject_wrong_types() {
-        assert!(hb().render_template("{{int n}}", &json!({"n": "6; rm x"})).is_err());
-        assert!(hb().render_template("{{bool b}}", &json!({"b": "yes"})).is_err());
-        assert!(hb().render_template("{{array a}}", &json!({"a": [1]})).is_err());
+        assert!(
+            hb().render_template("{{int n}}", &json!({"n": "6; rm x"}))
+                .is_err()
+        );
+        assert!(
+            hb().render_template("{{bool b}}", &json!({"b": "yes"}))
+                .is_err()
+        );
+        assert!(
+            hb().render_template("{{array a}}", &json!({"a": [1]}))
+                .is_err()
+        );
     }
 
     #[test]

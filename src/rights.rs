@@ -126,7 +126,12 @@ impl Role {
                 "FolderVisible",
                 "ReadItems",
             ],
-            Role::NonEditingAuthor => &["CreateItems", "DeleteOwnedItems", "FolderVisible", "ReadItems"],
+            Role::NonEditingAuthor => &[
+                "CreateItems",
+                "DeleteOwnedItems",
+                "FolderVisible",
+                "ReadItems",
+            ],
             Role::Reviewer => &["FolderVisible", "ReadItems"],
             Role::Contributor => &["CreateItems", "FolderVisible"],
             Role::AvailabilityOnly | Role::LimitedDetails => &[],
@@ -150,7 +155,9 @@ impl Role {
     }
 
     pub fn from_name(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name().eq_ignore_ascii_case(name))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -189,7 +196,10 @@ pub fn rights_of(values: &[&str]) -> Option<BTreeSet<&'static str>> {
     for value in values {
         if let Some(role) = Role::from_name(value) {
             set.extend(role.calendar_rights());
-        } else if let Some(right) = INDIVIDUAL_RIGHTS.iter().find(|r| r.eq_ignore_ascii_case(value)) {
+        } else if let Some(right) = INDIVIDUAL_RIGHTS
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(value))
+        {
             if *right != "None" {
                 set.insert(*right);
                 individual = true;
@@ -239,20 +249,35 @@ mod tests {
 
     #[test]
     fn editor_covers_reviewer_and_not_the_reverse() {
-        assert_eq!(decide(Some(&["Editor"]), Role::Reviewer), Decision::KeptHigher);
-        assert_eq!(decide(Some(&["Reviewer"]), Role::Editor), Decision::Update(vec!["Editor".into()]));
+        assert_eq!(
+            decide(Some(&["Editor"]), Role::Reviewer),
+            Decision::KeptHigher
+        );
+        assert_eq!(
+            decide(Some(&["Reviewer"]), Role::Editor),
+            Decision::Update(vec!["Editor".into()])
+        );
     }
 
     #[test]
     fn absent_equal_and_lower() {
         assert_eq!(decide(None, Role::Reviewer), Decision::Add);
-        assert_eq!(decide(Some(&["Reviewer"]), Role::Reviewer), Decision::Unchanged);
-        assert_eq!(decide(Some(&["reviewer"]), Role::Reviewer), Decision::Unchanged);
+        assert_eq!(
+            decide(Some(&["Reviewer"]), Role::Reviewer),
+            Decision::Unchanged
+        );
+        assert_eq!(
+            decide(Some(&["reviewer"]), Role::Reviewer),
+            Decision::Unchanged
+        );
         assert_eq!(
             decide(Some(&["AvailabilityOnly"]), Role::Reviewer),
             Decision::Update(vec!["Reviewer".into()])
         );
-        assert_eq!(decide(Some(&["None"]), Role::Reviewer), Decision::Update(vec!["Reviewer".into()]));
+        assert_eq!(
+            decide(Some(&["None"]), Role::Reviewer),
+            Decision::Update(vec!["Reviewer".into()])
+        );
     }
 
     #[test]
@@ -260,10 +285,17 @@ mod tests {
         // Contributor can create items, Reviewer can read: the union keeps both.
         assert_eq!(
             decide(Some(&["Contributor"]), Role::Reviewer),
-            Decision::Update(vec!["CreateItems".into(), "FolderVisible".into(), "ReadItems".into()])
+            Decision::Update(vec![
+                "CreateItems".into(),
+                "FolderVisible".into(),
+                "ReadItems".into()
+            ])
         );
         // Individual rights spelled out are understood like the role they make up.
-        assert_eq!(decide(Some(&["ReadItems", "FolderVisible"]), Role::Reviewer), Decision::Unchanged);
+        assert_eq!(
+            decide(Some(&["ReadItems", "FolderVisible"]), Role::Reviewer),
+            Decision::Unchanged
+        );
     }
 
     #[test]
@@ -272,16 +304,24 @@ mod tests {
             for target in Role::ALL {
                 let before = current.calendar_rights();
                 let after = match decide(Some(&[current.name()]), target) {
-                    Decision::Unchanged | Decision::KeptHigher | Decision::Conflict => before.clone(),
+                    Decision::Unchanged | Decision::KeptHigher | Decision::Conflict => {
+                        before.clone()
+                    }
                     Decision::Update(values) => {
                         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
                         rights_of(&refs).expect("known rights")
                     }
                     Decision::Add => panic!("an entry exists"),
                 };
-                assert!(before.is_subset(&after), "{current:?} -> {target:?} lowered a right");
+                assert!(
+                    before.is_subset(&after),
+                    "{current:?} -> {target:?} lowered a right"
+                );
                 if decide(Some(&[current.name()]), target) != Decision::Conflict {
-                    assert!(target.calendar_rights().is_subset(&after), "{current:?} -> {target:?} misses the target");
+                    assert!(
+                        target.calendar_rights().is_subset(&after),
+                        "{current:?} -> {target:?} misses the target"
+                    );
                 }
             }
         }
@@ -291,7 +331,10 @@ mod tests {
     fn owner_covers_every_role() {
         for target in Role::ALL {
             let d = decide(Some(&["Owner"]), target);
-            assert!(matches!(d, Decision::KeptHigher | Decision::Unchanged), "{target:?}: {d:?}");
+            assert!(
+                matches!(d, Decision::KeptHigher | Decision::Unchanged),
+                "{target:?}: {d:?}"
+            );
         }
     }
 }

@@ -20,13 +20,17 @@ struct Tenant {
 
 impl Tenant {
     fn demo() -> Tenant {
-        Tenant::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json"), |_| {})
+        Tenant::from_file(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json"),
+            |_| {},
+        )
     }
 
     /// The demo tenant, changed by `edit` (e.g. to inject faults).
     fn from_file(source: &Path, edit: impl FnOnce(&mut Value)) -> Tenant {
         let dir = tempfile::tempdir().unwrap();
-        let mut json: Value = serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
+        let mut json: Value =
+            serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
         edit(&mut json);
         let tenant = dir.path().join("tenant.json");
         std::fs::write(&tenant, serde_json::to_string_pretty(&json).unwrap()).unwrap();
@@ -55,7 +59,11 @@ impl Tenant {
 
     /// The tenant as it is now: the saved state, or the initial tenant before any run.
     fn now(&self) -> Value {
-        let path = if self.state.exists() { &self.state } else { &self.tenant };
+        let path = if self.state.exists() {
+            &self.state
+        } else {
+            &self.tenant
+        };
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 }
@@ -64,16 +72,26 @@ impl Tenant {
 fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
     let mut map = BTreeMap::new();
     for recipient in tenant["recipients"].as_array().unwrap() {
-        let Some(folders) = recipient["folders"].as_array() else { continue };
+        let Some(folders) = recipient["folders"].as_array() else {
+            continue;
+        };
         for folder in folders {
             let mut entries: Vec<String> = folder["permissions"]
                 .as_array()
                 .map(|ps| {
                     ps.iter()
                         .map(|p| {
-                            let rights: Vec<String> =
-                                p["accessRights"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()).collect();
-                            format!("{}={}", p["user"].as_str().unwrap().to_lowercase(), rights.join(","))
+                            let rights: Vec<String> = p["accessRights"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|r| r.as_str().unwrap().to_string())
+                                .collect();
+                            format!(
+                                "{}={}",
+                                p["user"].as_str().unwrap().to_lowercase(),
+                                rights.join(",")
+                            )
                         })
                         .collect()
                 })
@@ -81,7 +99,10 @@ fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
             entries.sort();
             map.insert(
                 (
-                    recipient["primarySmtpAddress"].as_str().unwrap().to_lowercase(),
+                    recipient["primarySmtpAddress"]
+                        .as_str()
+                        .unwrap()
+                        .to_lowercase(),
                     folder["folderPath"].as_str().unwrap().to_string(),
                 ),
                 entries,
@@ -95,7 +116,9 @@ fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
 fn monitor_on_default_calendars(tenant: &Value) -> BTreeMap<String, Option<String>> {
     let mut map = BTreeMap::new();
     for recipient in tenant["recipients"].as_array().unwrap() {
-        let Some(folders) = recipient["folders"].as_array() else { continue };
+        let Some(folders) = recipient["folders"].as_array() else {
+            continue;
+        };
         let default = folders
             .iter()
             .filter(|f| f["folderType"] == "Calendar")
@@ -104,15 +127,34 @@ fn monitor_on_default_calendars(tenant: &Value) -> BTreeMap<String, Option<Strin
         let rights = default["permissions"].as_array().and_then(|ps| {
             ps.iter()
                 .find(|p| p["user"].as_str().unwrap().eq_ignore_ascii_case(MONITOR))
-                .map(|p| p["accessRights"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join(","))
+                .map(|p| {
+                    p["accessRights"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
         });
-        map.insert(recipient["primarySmtpAddress"].as_str().unwrap().to_lowercase(), rights);
+        map.insert(
+            recipient["primarySmtpAddress"]
+                .as_str()
+                .unwrap()
+                .to_lowercase(),
+            rights,
+        );
     }
     map
 }
 
 fn in_scope(tenant: &Value) -> Vec<String> {
-    let types = ["UserMailbox", "SharedMailbox", "RoomMailbox", "EquipmentMailbox"];
+    let types = [
+        "UserMailbox",
+        "SharedMailbox",
+        "RoomMailbox",
+        "EquipmentMailbox",
+    ];
     tenant["recipients"]
         .as_array()
         .unwrap()
@@ -136,7 +178,9 @@ fn mailbox_records(output: &Output) -> Vec<Value> {
 fn outcome_counts(records: &[Value]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for r in records {
-        *counts.entry(r["outcome"].as_str().unwrap().to_string()).or_default() += 1;
+        *counts
+            .entry(r["outcome"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     counts
 }
@@ -157,7 +201,15 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     }
     let t = Tenant::demo();
     let before = t.now();
-    let first = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", t.journal("j1.jsonl").to_str().unwrap()]);
+    let first = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--format",
+        "json",
+        "--journal",
+        t.journal("j1.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
     let after = t.now();
 
@@ -167,14 +219,26 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
         let rights = granted.get(&mailbox).cloned().flatten();
         let rights = rights.unwrap_or_else(|| panic!("{mailbox}: no entry for the monitor"));
         assert!(
-            ["Reviewer", "Editor", "Owner", "PublishingEditor", "Author", "PublishingAuthor"].contains(&rights.as_str()),
+            [
+                "Reviewer",
+                "Editor",
+                "Owner",
+                "PublishingEditor",
+                "Author",
+                "PublishingAuthor"
+            ]
+            .contains(&rights.as_str()),
             "{mailbox}: {rights}"
         );
     }
     let had_before = monitor_on_default_calendars(&before);
     for (mailbox, rights) in &had_before {
         if rights.as_deref() == Some("Editor") {
-            assert_eq!(granted[mailbox].as_deref(), Some("Editor"), "{mailbox}: an Editor must stay Editor");
+            assert_eq!(
+                granted[mailbox].as_deref(),
+                Some("Editor"),
+                "{mailbox}: an Editor must stay Editor"
+            );
         }
     }
 
@@ -182,11 +246,19 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     let (p0, p1) = (permissions(&before), permissions(&after));
     for (key, entries) in &p1 {
         let old = &p0[key];
-        let strip = |v: &Vec<String>| v.iter().filter(|e| !e.starts_with(&format!("{MONITOR}="))).cloned().collect::<Vec<_>>();
+        let strip = |v: &Vec<String>| {
+            v.iter()
+                .filter(|e| !e.starts_with(&format!("{MONITOR}=")))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         assert_eq!(strip(old), strip(entries), "{key:?}: other entries changed");
         let is_default = granted.contains_key(&key.0)
             && after["recipients"].as_array().unwrap().iter().any(|r| {
-                r["primarySmtpAddress"].as_str().unwrap().eq_ignore_ascii_case(&key.0)
+                r["primarySmtpAddress"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case(&key.0)
                     && r["folders"].as_array().unwrap().iter().any(|f| {
                         f["folderPath"] == key.1.as_str()
                             && f["folderType"] == "Calendar"
@@ -194,7 +266,10 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
                     })
             });
         if !is_default {
-            assert_eq!(old, entries, "{key:?}: a folder that is not a default calendar was touched");
+            assert_eq!(
+                old, entries,
+                "{key:?}: a folder that is not a default calendar was touched"
+            );
         }
     }
 
@@ -203,18 +278,46 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     let counts = outcome_counts(&records);
     assert_eq!(counts.get("failed"), None, "{}", describe(&first));
     let added = counts.get("added").copied().unwrap_or(0);
-    let newly = in_scope(&before).iter().filter(|m| had_before.get(*m).cloned().flatten().is_none()).count();
-    assert_eq!(added, newly, "added = mailboxes that had no entry: {counts:?}");
-    assert!(counts.get("kept-higher").copied().unwrap_or(0) >= 1, "{counts:?}");
-    assert!(counts.get("updated").copied().unwrap_or(0) >= 1, "{counts:?}");
-    assert!(records.iter().any(|r| r["outcome"] == "skipped" && r["kind"] == "monitor"), "the monitor's own mailbox is skipped");
+    let newly = in_scope(&before)
+        .iter()
+        .filter(|m| had_before.get(*m).cloned().flatten().is_none())
+        .count();
+    assert_eq!(
+        added, newly,
+        "added = mailboxes that had no entry: {counts:?}"
+    );
+    assert!(
+        counts.get("kept-higher").copied().unwrap_or(0) >= 1,
+        "{counts:?}"
+    );
+    assert!(
+        counts.get("updated").copied().unwrap_or(0) >= 1,
+        "{counts:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["outcome"] == "skipped" && r["kind"] == "monitor"),
+        "the monitor's own mailbox is skipped"
+    );
 
     // A second run changes nothing.
-    let second = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", t.journal("j2.jsonl").to_str().unwrap()]);
+    let second = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--format",
+        "json",
+        "--journal",
+        t.journal("j2.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
     let counts = outcome_counts(&mailbox_records(&second));
     for outcome in counts.keys() {
-        assert!(["unchanged", "kept-higher", "skipped", "no-calendar"].contains(&outcome.as_str()), "rerun: {counts:?}");
+        assert!(
+            ["unchanged", "kept-higher", "skipped", "no-calendar"].contains(&outcome.as_str()),
+            "rerun: {counts:?}"
+        );
     }
     assert_eq!(permissions(&t.now()), p1, "a rerun changed the tenant");
 }
@@ -227,15 +330,38 @@ fn revoke_from_journal_restores_the_state_entry_for_entry() {
     let t = Tenant::demo();
     let before = permissions(&t.now());
     let journal = t.journal("grant.jsonl");
-    let grant = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", journal.to_str().unwrap()]);
+    let grant = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--format",
+        "json",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
     assert_eq!(grant.status.code(), Some(0), "{}", describe(&grant));
     assert_ne!(permissions(&t.now()), before, "the grant changed something");
 
-    let revoke = t.run(&["revoke", "--monitor", MONITOR, "--from-journal", journal.to_str().unwrap(), "--format", "json"]);
+    let revoke = t.run(&[
+        "revoke",
+        "--monitor",
+        MONITOR,
+        "--from-journal",
+        journal.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(revoke.status.code(), Some(0), "{}", describe(&revoke));
     let counts = outcome_counts(&mailbox_records(&revoke));
-    assert!(counts.contains_key("removed") && counts.contains_key("restored"), "{counts:?}");
-    assert_eq!(permissions(&t.now()), before, "the tenant is back to the state before the grant");
+    assert!(
+        counts.contains_key("removed") && counts.contains_key("restored"),
+        "{counts:?}"
+    );
+    assert_eq!(
+        permissions(&t.now()),
+        before,
+        "the tenant is back to the state before the grant"
+    );
 }
 
 #[test]
@@ -249,17 +375,35 @@ fn ten_percent_throttling_still_grants_everything_and_shows_the_retries() {
         json["faults"]["seed"] = 7.into();
     });
     let before = t.now();
-    let out = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--max-retries", "10"]);
+    let out = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--format",
+        "json",
+        "--max-retries",
+        "10",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let records = mailbox_records(&out);
-    assert!(!records.iter().any(|r| r["outcome"] == "failed"), "{}", describe(&out));
+    assert!(
+        !records.iter().any(|r| r["outcome"] == "failed"),
+        "{}",
+        describe(&out)
+    );
     let retries: u64 = records.iter().map(|r| r["retries"].as_u64().unwrap()).sum();
     assert!(retries > 0, "throttling must show as retries in the report");
     let after = t.now();
-    assert!(after["stats"]["throttled"].as_u64().unwrap() > 0, "the sim throttled some calls");
+    assert!(
+        after["stats"]["throttled"].as_u64().unwrap() > 0,
+        "the sim throttled some calls"
+    );
     let granted = monitor_on_default_calendars(&after);
     for mailbox in in_scope(&before) {
-        assert!(granted.get(&mailbox).cloned().flatten().is_some(), "{mailbox} not granted");
+        assert!(
+            granted.get(&mailbox).cloned().flatten().is_some(),
+            "{mailbox} not granted"
+        );
     }
 }
 
@@ -274,7 +418,10 @@ fn an_unknown_monitor_stops_before_any_change() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Exchange's own message (Get-EXOMailbox: ManagementObjectNotFoundException), and what to do.
-    assert!(stderr.contains("nobody@contoso.com") && stderr.contains("couldn't be found"), "{stderr}");
+    assert!(
+        stderr.contains("nobody@contoso.com") && stderr.contains("couldn't be found"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--monitor"), "{stderr}");
     assert_eq!(permissions(&t.now()), before);
 }
@@ -288,46 +435,87 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
     let t = Tenant::from_file(&demo, |json| json["faults"]["crashAtMailbox"] = 6.into());
     let before = t.now();
     let journal = t.journal("crash.jsonl");
-    let crashed = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--journal", journal.to_str().unwrap()]);
+    let crashed = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--format",
+        "json",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
     assert_eq!(crashed.status.code(), Some(4), "{}", describe(&crashed));
     let stderr = String::from_utf8_lossy(&crashed.stderr);
-    assert!(stderr.contains("--resume") && stderr.contains("crash.jsonl"), "{stderr}");
+    assert!(
+        stderr.contains("--resume") && stderr.contains("crash.jsonl"),
+        "{stderr}"
+    );
     // The journal holds every record received before the crash.
-    let journal_records: Vec<Value> =
-        std::fs::read_to_string(&journal).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let journal_records: Vec<Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let done_before: Vec<String> = journal_records
         .iter()
         .filter(|r| r["type"] == "mailbox")
         .map(|r| r["mailbox"].as_str().unwrap().to_lowercase())
         .collect();
-    assert_eq!(done_before.len(), mailbox_records(&crashed).len(), "journal = records received");
-    assert!(!done_before.is_empty(), "some mailboxes were done before the crash");
+    assert_eq!(
+        done_before.len(),
+        mailbox_records(&crashed).len(),
+        "journal = records received"
+    );
+    assert!(
+        !done_before.is_empty(),
+        "some mailboxes were done before the crash"
+    );
 
     // The crash fault fires once; clear it in the saved state and resume.
-    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&t.state).unwrap()).unwrap();
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(&t.state).unwrap()).unwrap();
     state["faults"]["crashAtMailbox"] = Value::Null;
     std::fs::write(&t.state, serde_json::to_string(&state).unwrap()).unwrap();
-    let resumed = t.run(&["grant", "--monitor", MONITOR, "--format", "json", "--resume", journal.to_str().unwrap()]);
+    let resumed = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--format",
+        "json",
+        "--resume",
+        journal.to_str().unwrap(),
+    ]);
     assert_eq!(resumed.status.code(), Some(0), "{}", describe(&resumed));
     let records = mailbox_records(&resumed);
     for r in &records {
         let mailbox = r["mailbox"].as_str().unwrap().to_lowercase();
         if done_before.contains(&mailbox) && mailbox != MONITOR {
-            assert_eq!(r["outcome"], "skipped", "{mailbox} was done before the crash: {r}");
-            assert_eq!(r["calls"], 0, "{mailbox}: no Exchange call for a resumed mailbox");
+            assert_eq!(
+                r["outcome"], "skipped",
+                "{mailbox} was done before the crash: {r}"
+            );
+            assert_eq!(
+                r["calls"], 0,
+                "{mailbox}: no Exchange call for a resumed mailbox"
+            );
         }
     }
     // Every mailbox got exactly one grant across both runs.
     let mut adds: BTreeMap<String, usize> = BTreeMap::new();
     for r in journal_records.iter().chain(records.iter()) {
         if r["type"] == "mailbox" && (r["outcome"] == "added" || r["outcome"] == "updated") {
-            *adds.entry(r["mailbox"].as_str().unwrap().to_lowercase()).or_default() += 1;
+            *adds
+                .entry(r["mailbox"].as_str().unwrap().to_lowercase())
+                .or_default() += 1;
         }
     }
     assert!(adds.values().all(|n| *n == 1), "{adds:?}");
     let granted = monitor_on_default_calendars(&t.now());
     for mailbox in in_scope(&before) {
-        assert!(granted.get(&mailbox).cloned().flatten().is_some(), "{mailbox} not granted after resume");
+        assert!(
+            granted.get(&mailbox).cloned().flatten().is_some(),
+            "{mailbox} not granted after resume"
+        );
     }
 }
 
@@ -338,11 +526,24 @@ fn what_if_reads_everything_and_changes_nothing() {
     }
     let t = Tenant::demo();
     let before = permissions(&t.now());
-    let out = t.run(&["grant", "--monitor", MONITOR, "--what-if", "--format", "json"]);
+    let out = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--what-if",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let counts = outcome_counts(&mailbox_records(&out));
-    assert!(counts.contains_key("would-add") && counts.contains_key("would-update"), "{counts:?}");
-    assert!(!counts.contains_key("added") && !counts.contains_key("updated"), "{counts:?}");
+    assert!(
+        counts.contains_key("would-add") && counts.contains_key("would-update"),
+        "{counts:?}"
+    );
+    assert!(
+        !counts.contains_key("added") && !counts.contains_key("updated"),
+        "{counts:?}"
+    );
     assert_eq!(permissions(&t.now()), before);
 }
 
@@ -355,8 +556,16 @@ fn audit_fails_before_the_grant_and_passes_after() {
     let before = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(before.status.code(), Some(1), "{}", describe(&before));
     let counts = outcome_counts(&mailbox_records(&before));
-    assert!(counts.contains_key("missing") && counts.contains_key("below") && counts.contains_key("meets"), "{counts:?}");
-    assert_eq!(t.run(&["grant", "--monitor", MONITOR]).status.code(), Some(0));
+    assert!(
+        counts.contains_key("missing")
+            && counts.contains_key("below")
+            && counts.contains_key("meets"),
+        "{counts:?}"
+    );
+    assert_eq!(
+        t.run(&["grant", "--monitor", MONITOR]).status.code(),
+        Some(0)
+    );
     let after = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(after.status.code(), Some(0), "{}", describe(&after));
 }
@@ -367,10 +576,17 @@ fn plain_revoke_removes_the_monitor_everywhere() {
         return;
     }
     let t = Tenant::demo();
-    assert_eq!(t.run(&["grant", "--monitor", MONITOR]).status.code(), Some(0));
+    assert_eq!(
+        t.run(&["grant", "--monitor", MONITOR]).status.code(),
+        Some(0)
+    );
     let out = t.run(&["revoke", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert!(monitor_on_default_calendars(&t.now()).values().all(Option::is_none));
+    assert!(
+        monitor_on_default_calendars(&t.now())
+            .values()
+            .all(Option::is_none)
+    );
 }
 
 #[test]
@@ -381,7 +597,17 @@ fn exchange_server_connection_runs_the_same_grant() {
     // Inside the Exchange Management Shell the cmdlets are already loaded; the simulated module
     // provides them the same way, so the onprem script's Get-Mailbox path runs for real.
     let t = Tenant::demo();
-    let out = t.run(&["grant", "--monitor", MONITOR, "--connection", "onprem", "--server", "mail01.contoso.local", "--format", "json"]);
+    let out = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--connection",
+        "onprem",
+        "--server",
+        "mail01.contoso.local",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let counts = outcome_counts(&mailbox_records(&out));
     assert!(!counts.contains_key("failed"), "{counts:?}");
@@ -396,20 +622,48 @@ fn include_exclude_and_csv_scope() {
     let t = Tenant::demo();
     let all = in_scope(&t.now());
     let (first, second) = (all[0].clone(), all[1].clone());
-    let out = t.run(&["audit", "--monitor", MONITOR, "--include", &format!("{first},{second},ghost@contoso.com"), "--exclude", &second, "--format", "json"]);
+    let out = t.run(&[
+        "audit",
+        "--monitor",
+        MONITOR,
+        "--include",
+        &format!("{first},{second},ghost@contoso.com"),
+        "--exclude",
+        &second,
+        "--format",
+        "json",
+    ]);
     let records = mailbox_records(&out);
     assert_eq!(records.len(), 3, "{}", describe(&out));
-    let by = |m: &str| records.iter().find(|r| r["mailbox"].as_str().unwrap().eq_ignore_ascii_case(m)).unwrap();
+    let by = |m: &str| {
+        records
+            .iter()
+            .find(|r| r["mailbox"].as_str().unwrap().eq_ignore_ascii_case(m))
+            .unwrap()
+    };
     assert_eq!(by(&second)["outcome"], "skipped");
     assert_eq!(by("ghost@contoso.com")["outcome"], "failed");
     assert_eq!(by("ghost@contoso.com")["kind"], "not-found");
 
     let csv = t.dir.path().join("mailboxes.csv");
     std::fs::write(&csv, format!("Name,PrimarySmtpAddress\nA,{first}\n")).unwrap();
-    let out = t.run(&["audit", "--monitor", MONITOR, "--mailboxes-csv", csv.to_str().unwrap(), "--format", "json"]);
+    let out = t.run(&[
+        "audit",
+        "--monitor",
+        MONITOR,
+        "--mailboxes-csv",
+        csv.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     let records = mailbox_records(&out);
     assert_eq!(records.len(), 1, "{}", describe(&out));
-    assert!(records[0]["mailbox"].as_str().unwrap().eq_ignore_ascii_case(&first));
+    assert!(
+        records[0]["mailbox"]
+            .as_str()
+            .unwrap()
+            .eq_ignore_ascii_case(&first)
+    );
 }
 
 #[test]
@@ -432,18 +686,33 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|r| r["languages"].as_array()?.first()?.as_str().map(str::to_string))
+        .filter_map(|r| {
+            r["languages"]
+                .as_array()?
+                .first()?
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     assert!(languages.len() >= 12, "{languages:?}");
 
     let out = t.run(&["grant", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let records = mailbox_records(&out);
-    assert!(!records.iter().any(|r| r["outcome"] == "failed" || r["outcome"] == "no-calendar"), "{}", describe(&out));
+    assert!(
+        !records
+            .iter()
+            .any(|r| r["outcome"] == "failed" || r["outcome"] == "no-calendar"),
+        "{}",
+        describe(&out)
+    );
     let after = t.now();
     let granted = monitor_on_default_calendars(&after);
     for mailbox in in_scope(&before) {
-        assert!(granted.get(&mailbox).cloned().flatten().is_some(), "{mailbox} not granted");
+        assert!(
+            granted.get(&mailbox).cloned().flatten().is_some(),
+            "{mailbox} not granted"
+        );
     }
     // No folder other than a default calendar changed.
     let (p0, p1) = (permissions(&before), permissions(&after));
@@ -453,17 +722,29 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
         .iter()
         .flat_map(|r| {
             let smtp = r["primarySmtpAddress"].as_str().unwrap().to_lowercase();
-            r["folders"].as_array().cloned().unwrap_or_default().into_iter().filter_map(move |f| {
-                let path = f["folderPath"].as_str()?.to_string();
-                (f["folderType"] == "Calendar" && path.matches('/').count() == 1).then(|| (smtp.clone(), path))
-            })
+            r["folders"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(move |f| {
+                    let path = f["folderPath"].as_str()?.to_string();
+                    (f["folderType"] == "Calendar" && path.matches('/').count() == 1)
+                        .then(|| (smtp.clone(), path))
+                })
         })
         .collect();
     for (key, entries) in &p1 {
         if !defaults.contains(key) {
-            assert_eq!(&p0[key], entries, "{key:?} is not a default calendar but changed");
+            assert_eq!(
+                &p0[key], entries,
+                "{key:?} is not a default calendar but changed"
+            );
         }
     }
     let secondary = p1.keys().filter(|k| !defaults.contains(*k)).count();
-    assert!(secondary > 0, "the tenant has secondary calendars to leave alone");
+    assert!(
+        secondary > 0,
+        "the tenant has secondary calendars to leave alone"
+    );
 }

@@ -11,7 +11,15 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCRIPTS: [&str; 7] = ["execution-policy", "grant", "audit", "revoke", "app-registration", "ews-readiness", "setup"];
+const SCRIPTS: [&str; 7] = [
+    "execution-policy",
+    "grant",
+    "audit",
+    "revoke",
+    "app-registration",
+    "ews-readiness",
+    "setup",
+];
 
 /// Option sets every script is rendered with for the golden files.
 const OPTION_SETS: &[(&str, &[&str])] = &[
@@ -31,12 +39,19 @@ const OPTION_SETS: &[(&str, &[&str])] = &[
             "/etc/calperm/exchange-admin.pfx",
         ],
     ),
-    ("onprem", &["--connection", "onprem", "--server", "mail01.contoso.local"]),
+    (
+        "onprem",
+        &["--connection", "onprem", "--server", "mail01.contoso.local"],
+    ),
     ("legacy-basic", &["--connection", "legacy-basic"]),
 ];
 
 fn render(args: &[&str]) -> Vec<u8> {
-    let output = calperm().arg("render").args(args).output().expect("calperm runs");
+    let output = calperm()
+        .arg("render")
+        .args(args)
+        .output()
+        .expect("calperm runs");
     assert!(
         output.status.success(),
         "calperm render {args:?} failed: {}",
@@ -46,7 +61,9 @@ fn render(args: &[&str]) -> Vec<u8> {
 }
 
 fn golden_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(format!("{name}.ps1"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.ps1"))
 }
 
 #[test]
@@ -63,7 +80,12 @@ fn golden_scripts_match_byte_for_byte() {
                 Data::read_from(&path, Some(DataFormat::Text)).raw()
             );
             // ... and the exact bytes, BOM included.
-            assert_eq!(std::fs::read(&path).unwrap(), actual, "{} differs in bytes", path.display());
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                actual,
+                "{} differs in bytes",
+                path.display()
+            );
         }
     }
 }
@@ -71,7 +93,13 @@ fn golden_scripts_match_byte_for_byte() {
 #[test]
 fn revoke_from_journal_golden() {
     let journal = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grant-journal.jsonl");
-    let actual = render(&["revoke", "--monitor", "monitor@contoso.com", "--from-journal", journal.to_str().unwrap()]);
+    let actual = render(&[
+        "revoke",
+        "--monitor",
+        "monitor@contoso.com",
+        "--from-journal",
+        journal.to_str().unwrap(),
+    ]);
     let path = golden_path("revoke.from-journal");
     assert_data_eq!(
         Data::text(String::from_utf8(actual.clone()).unwrap()).raw(),
@@ -83,13 +111,18 @@ fn revoke_from_journal_golden() {
 #[test]
 fn rendering_is_deterministic() {
     for script in SCRIPTS {
-        assert_eq!(render(&[script, "--locale", "ru"]), render(&[script, "--locale", "ru"]), "{script}");
+        assert_eq!(
+            render(&[script, "--locale", "ru"]),
+            render(&[script, "--locale", "ru"]),
+            "{script}"
+        );
     }
 }
 
 #[test]
 fn render_grant_for_the_manuals_monitor_in_german() {
-    let out = String::from_utf8(render(&["grant", "--monitor", "Monitor", "--locale", "de"])).unwrap();
+    let out =
+        String::from_utf8(render(&["grant", "--monitor", "Monitor", "--locale", "de"])).unwrap();
     assert!(out.starts_with('\u{FEFF}'));
     assert!(out.contains("[string] $Monitor = 'Monitor'"));
     assert!(out.contains("[string] $Locale = 'de'"));
@@ -100,7 +133,11 @@ fn render_grant_for_the_manuals_monitor_in_german() {
 fn output_file_gets_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("grant.ps1");
-    calperm().args(["render", "grant", "-o"]).arg(&file).assert().success();
+    calperm()
+        .args(["render", "grant", "-o"])
+        .arg(&file)
+        .assert()
+        .success();
     assert_eq!(std::fs::read(&file).unwrap(), render(&["grant"]));
 }
 
@@ -125,7 +162,11 @@ fn inspect(dir: &Path) -> Option<Vec<Inspection>> {
         .arg(dir)
         .output()
         .expect("pwsh runs");
-    assert!(output.status.success(), "Inspect-Script.ps1 failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "Inspect-Script.ps1 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).unwrap();
     Some(
         text.lines()
@@ -137,9 +178,32 @@ fn inspect(dir: &Path) -> Option<Vec<Inspection>> {
 
 const CONNECTIONS: &[&[&str]] = &[
     &[],
-    &["--connection", "exo", "--user-principal-name", "admin@contoso.onmicrosoft.com"],
-    &["--connection", "exo-app", "--app-id", "a", "--organization", "contoso.onmicrosoft.com", "--certificate-thumbprint", "ABC"],
-    &["--connection", "exo-app", "--app-id", "a", "--organization", "contoso.onmicrosoft.com", "--certificate-path", "c.pfx"],
+    &[
+        "--connection",
+        "exo",
+        "--user-principal-name",
+        "admin@contoso.onmicrosoft.com",
+    ],
+    &[
+        "--connection",
+        "exo-app",
+        "--app-id",
+        "a",
+        "--organization",
+        "contoso.onmicrosoft.com",
+        "--certificate-thumbprint",
+        "ABC",
+    ],
+    &[
+        "--connection",
+        "exo-app",
+        "--app-id",
+        "a",
+        "--organization",
+        "contoso.onmicrosoft.com",
+        "--certificate-path",
+        "c.pfx",
+    ],
     &["--connection", "onprem", "--server", "mail01.contoso.local"],
     &["--connection", "legacy-basic"],
 ];
@@ -155,16 +219,32 @@ fn every_script_parses_in_powershell_for_every_connection_and_locale() {
             for locale in LOCALES {
                 let mut args = vec![script, "--locale", locale];
                 args.extend_from_slice(connection);
-                std::fs::write(dir.path().join(format!("{script}.c{c}.{locale}.ps1")), render(&args)).unwrap();
+                std::fs::write(
+                    dir.path().join(format!("{script}.c{c}.{locale}.ps1")),
+                    render(&args),
+                )
+                .unwrap();
                 count += 1;
             }
         }
     }
-    let Some(reports) = inspect(dir.path()) else { return };
+    let Some(reports) = inspect(dir.path()) else {
+        return;
+    };
     assert_eq!(reports.len(), count, "every rendered file was inspected");
     for report in &reports {
-        assert!(report.errors.is_empty(), "{}: parse errors {:?}", report.file, report.errors);
-        assert!(report.ps7.is_empty(), "{}: PowerShell-7-only syntax {:?}", report.file, report.ps7);
+        assert!(
+            report.errors.is_empty(),
+            "{}: parse errors {:?}",
+            report.file,
+            report.errors
+        );
+        assert!(
+            report.ps7.is_empty(),
+            "{}: PowerShell-7-only syntax {:?}",
+            report.file,
+            report.ps7
+        );
         assert!(report.bom, "{}: no UTF-8 BOM", report.file);
     }
 }
@@ -183,9 +263,15 @@ fn the_ps7_syntax_check_finds_what_it_looks_for() {
         ("clean", "$a = if ($true) { 1 } else { 2 }"),
     ];
     for (name, code) in samples {
-        std::fs::write(dir.path().join(format!("{name}.ps1")), format!("\u{FEFF}{code}\n")).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{name}.ps1")),
+            format!("\u{FEFF}{code}\n"),
+        )
+        .unwrap();
     }
-    let Some(reports) = inspect(dir.path()) else { return };
+    let Some(reports) = inspect(dir.path()) else {
+        return;
+    };
     for report in reports {
         if report.file == "clean.ps1" {
             assert!(report.ps7.is_empty(), "{report:?}");
@@ -213,44 +299,99 @@ const NASTY: &[&str] = &[
 #[test]
 fn user_values_stay_constant_strings_and_add_no_commands() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("mailboxes.csv");
-    std::fs::write(&csv, "PrimarySmtpAddress\na@contoso.com\n").unwrap();
-    let csv = csv.to_str().unwrap().to_string();
     for (i, nasty) in NASTY.iter().enumerate() {
         for script in SCRIPTS {
             let nasty_args = vec![
-                "--include", nasty, "--exclude", nasty, "--app-name", nasty, "--secret-name", nasty,
-                "--restrict-to-group", nasty, "--user-principal-name", nasty,
+                "--include",
+                nasty,
+                "--exclude",
+                nasty,
+                "--app-name",
+                nasty,
+                "--secret-name",
+                nasty,
+                "--restrict-to-group",
+                nasty,
+                "--user-principal-name",
+                nasty,
             ];
             let mut args = vec![script];
             args.extend_from_slice(&nasty_args);
             // Commas would split the list options, so those get the value without them.
             let rendered = calperm().arg("render").args(&args).output().unwrap();
-            assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-            std::fs::write(dir.path().join(format!("{script}.nasty{i}.ps1")), &rendered.stdout).unwrap();
+            assert!(
+                rendered.status.success(),
+                "{}",
+                String::from_utf8_lossy(&rendered.stderr)
+            );
+            std::fs::write(
+                dir.path().join(format!("{script}.nasty{i}.ps1")),
+                &rendered.stdout,
+            )
+            .unwrap();
             let benign = render(&[
-                script, "--include", "x", "--exclude", "x", "--app-name", "x", "--secret-name", "x",
-                "--restrict-to-group", "x", "--user-principal-name", "x",
+                script,
+                "--include",
+                "x",
+                "--exclude",
+                "x",
+                "--app-name",
+                "x",
+                "--secret-name",
+                "x",
+                "--restrict-to-group",
+                "x",
+                "--user-principal-name",
+                "x",
             ]);
             std::fs::write(dir.path().join(format!("{script}.benign{i}.ps1")), benign).unwrap();
         }
         // The monitor goes through config's control-character check: newlines are refused there.
         if !nasty.contains('\n') {
-            let out = render(&["grant", "--monitor", nasty, "--connection", "onprem", "--server", nasty]);
+            let out = render(&[
+                "grant",
+                "--monitor",
+                nasty,
+                "--connection",
+                "onprem",
+                "--server",
+                nasty,
+            ]);
             std::fs::write(dir.path().join(format!("grant.monitor{i}.ps1")), out).unwrap();
             std::fs::write(
                 dir.path().join(format!("grant.monitorbenign{i}.ps1")),
-                render(&["grant", "--monitor", "x", "--connection", "onprem", "--server", "x"]),
+                render(&[
+                    "grant",
+                    "--monitor",
+                    "x",
+                    "--connection",
+                    "onprem",
+                    "--server",
+                    "x",
+                ]),
             )
             .unwrap();
         }
     }
-    let Some(reports) = inspect(dir.path()) else { return };
-    let by_name = |name: &str| reports.iter().find(|r| r.file == name).unwrap_or_else(|| panic!("{name} inspected"));
+    let Some(reports) = inspect(dir.path()) else {
+        return;
+    };
+    let by_name = |name: &str| {
+        reports
+            .iter()
+            .find(|r| r.file == name)
+            .unwrap_or_else(|| panic!("{name} inspected"))
+    };
     for (i, nasty) in NASTY.iter().enumerate() {
-        let mut pairs = SCRIPTS.iter().map(|s| (format!("{s}.nasty{i}.ps1"), format!("{s}.benign{i}.ps1"))).collect::<Vec<_>>();
+        let mut pairs = SCRIPTS
+            .iter()
+            .map(|s| (format!("{s}.nasty{i}.ps1"), format!("{s}.benign{i}.ps1")))
+            .collect::<Vec<_>>();
         if !nasty.contains('\n') {
-            pairs.push((format!("grant.monitor{i}.ps1"), format!("grant.monitorbenign{i}.ps1")));
+            pairs.push((
+                format!("grant.monitor{i}.ps1"),
+                format!("grant.monitorbenign{i}.ps1"),
+            ));
         }
         for (nasty_file, benign_file) in pairs {
             let bad = by_name(&nasty_file);
@@ -258,8 +399,14 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             assert!(bad.errors.is_empty(), "{nasty_file}: {:?}", bad.errors);
             let bad_commands: BTreeSet<_> = bad.commands.iter().collect();
             let good_commands: BTreeSet<_> = good.commands.iter().collect();
-            assert_eq!(bad_commands, good_commands, "{nasty_file}: the value {nasty:?} changed the commands");
-            assert!(!bad.commands.iter().any(|c| c.contains("Stop-Computer")), "{nasty_file}: injected command");
+            assert_eq!(
+                bad_commands, good_commands,
+                "{nasty_file}: the value {nasty:?} changed the commands"
+            );
+            assert!(
+                !bad.commands.iter().any(|c| c.contains("Stop-Computer")),
+                "{nasty_file}: injected command"
+            );
             if nasty_file.starts_with("execution-policy") {
                 continue; // takes none of these options
             }
@@ -275,23 +422,58 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
 fn bad_options_fail_before_rendering_with_exit_2() {
     let cases: &[(&[&str], &str)] = &[
         (&["grant", "--locale", "dee"], "nearest known codes: de"),
-        (&["grant", "--connection", "exo-app"], "--connection exo-app needs --app-id"),
-        (&["grant", "--connection", "exo-app", "--app-id", "x", "--organization", "o"], "needs a certificate"),
+        (
+            &["grant", "--connection", "exo-app"],
+            "--connection exo-app needs --app-id",
+        ),
+        (
+            &[
+                "grant",
+                "--connection",
+                "exo-app",
+                "--app-id",
+                "x",
+                "--organization",
+                "o",
+            ],
+            "needs a certificate",
+        ),
         (&["grant", "--connection", "onprem"], "needs --server"),
-        (&["grant", "--server", "x"], "--server does not apply to --connection exo"),
+        (
+            &["grant", "--server", "x"],
+            "--server does not apply to --connection exo",
+        ),
         (&["grant", "--monitor", " "], "--monitor is empty"),
         (&["grant", "--monitor", "a\nb"], "control character"),
-        (&["grant", "--access-rights", "Boss"], "invalid value 'Boss'"),
-        (&["grant", "--mailboxes-csv", "/nonexistent.csv"], "cannot read --mailboxes-csv"),
-        (&["audit", "--resume", "j.jsonl"], "--resume applies to grant and setup only"),
-        (&["grant", "--from-journal", "j.jsonl"], "--from-journal applies to revoke only"),
-        (&["revoke", "--from-journal", "/nonexistent.jsonl"], "cannot open the journal"),
+        (
+            &["grant", "--access-rights", "Boss"],
+            "invalid value 'Boss'",
+        ),
+        (
+            &["grant", "--mailboxes-csv", "/nonexistent.csv"],
+            "cannot read --mailboxes-csv",
+        ),
+        (
+            &["audit", "--resume", "j.jsonl"],
+            "--resume applies to grant and setup only",
+        ),
+        (
+            &["grant", "--from-journal", "j.jsonl"],
+            "--from-journal applies to revoke only",
+        ),
+        (
+            &["revoke", "--from-journal", "/nonexistent.jsonl"],
+            "cannot open the journal",
+        ),
     ];
     for (args, message) in cases {
         let output = calperm().arg("render").args(*args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: expected {message:?} in {stderr}"
+        );
         assert!(output.stdout.is_empty(), "{args:?}: nothing renders");
         assert!(!stderr.contains("panicked"), "{args:?}");
     }
@@ -302,41 +484,87 @@ fn a_csv_without_an_identity_column_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("m.csv");
     std::fs::write(&csv, "Name,Office\nAnna,Berlin\n").unwrap();
-    let output = calperm().args(["render", "grant", "--mailboxes-csv"]).arg(&csv).output().unwrap();
+    let output = calperm()
+        .args(["render", "grant", "--mailboxes-csv"])
+        .arg(&csv)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no identity column"));
 }
 
 #[test]
 fn legacy_basic_warns_on_stderr_and_in_the_script() {
-    let output = calperm().args(["render", "grant", "--connection", "legacy-basic"]).output().unwrap();
+    let output = calperm()
+        .args(["render", "grant", "--connection", "legacy-basic"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("Basic authentication") && stderr.contains("1 Oct 2023"), "{stderr}");
+    assert!(
+        stderr.contains("Basic authentication") && stderr.contains("1 Oct 2023"),
+        "{stderr}"
+    );
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(script.contains("New-PSSession -ConfigurationName Microsoft.Exchange -ConnectionUri https://outlook.office365.com/powershell-liveid/ -Credential $UserCredential -Authentication Basic -AllowRedirection"));
-    assert!(script.contains("Write-Warning 'Basic authentication and Remote PowerShell were retired"));
+    assert!(
+        script.contains("Write-Warning 'Basic authentication and Remote PowerShell were retired")
+    );
 }
 
 #[test]
 fn templates_can_be_overridden_per_file_and_exported() {
     let dir = tempfile::tempdir().unwrap();
     let exported = dir.path().join("exported");
-    calperm().args(["templates", "export"]).arg(&exported).assert().success();
+    calperm()
+        .args(["templates", "export"])
+        .arg(&exported)
+        .assert()
+        .success();
     assert!(exported.join("grant.ps1.hbs").is_file());
     assert!(exported.join("_prelude.ps1.hbs").is_file());
     // Exported defaults render the same bytes as the built-ins.
-    let via_export = calperm().arg("--templates").arg(&exported).args(["render", "grant"]).output().unwrap();
+    let via_export = calperm()
+        .arg("--templates")
+        .arg(&exported)
+        .args(["render", "grant"])
+        .output()
+        .unwrap();
     assert_eq!(via_export.stdout, render(&["grant"]));
     // One overridden file wins; the rest stay built-in.
     let custom = dir.path().join("custom");
     std::fs::create_dir(&custom).unwrap();
-    std::fs::write(custom.join("execution-policy.ps1.hbs"), "# custom {{monitor}}\n").unwrap();
-    let out = calperm().arg("--templates").arg(&custom).args(["render", "execution-policy", "--monitor", "m'x"]).output().unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "\u{FEFF}# custom 'm''x'\n");
-    assert_eq!(calperm().arg("--templates").arg(&custom).args(["render", "grant"]).output().unwrap().stdout, render(&["grant"]));
+    std::fs::write(
+        custom.join("execution-policy.ps1.hbs"),
+        "# custom {{monitor}}\n",
+    )
+    .unwrap();
+    let out = calperm()
+        .arg("--templates")
+        .arg(&custom)
+        .args(["render", "execution-policy", "--monitor", "m'x"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "\u{FEFF}# custom 'm''x'\n"
+    );
+    assert_eq!(
+        calperm()
+            .arg("--templates")
+            .arg(&custom)
+            .args(["render", "grant"])
+            .output()
+            .unwrap()
+            .stdout,
+        render(&["grant"])
+    );
     // A second export into the same directory keeps the files and says so.
-    let again = calperm().args(["templates", "export"]).arg(&exported).output().unwrap();
+    let again = calperm()
+        .args(["templates", "export"])
+        .arg(&exported)
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(2));
 }
 
@@ -344,7 +572,12 @@ fn templates_can_be_overridden_per_file_and_exported() {
 fn a_template_referring_to_a_missing_value_fails_at_render_time() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("grant.ps1.hbs"), "$x = {{no_such_value}}\n").unwrap();
-    let output = calperm().arg("--templates").arg(dir.path()).args(["render", "grant"]).output().unwrap();
+    let output = calperm()
+        .arg("--templates")
+        .arg(dir.path())
+        .args(["render", "grant"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no_such_value"));
 }
@@ -354,11 +587,21 @@ fn scripts_and_locales_list() {
     let scripts = calperm().arg("scripts").output().unwrap();
     let text = String::from_utf8(scripts.stdout).unwrap();
     for script in SCRIPTS {
-        assert!(text.lines().any(|l| l.starts_with(script)), "{script} listed");
+        assert!(
+            text.lines().any(|l| l.starts_with(script)),
+            "{script} listed"
+        );
     }
-    let json = calperm().args(["locales", "--format", "json"]).output().unwrap();
+    let json = calperm()
+        .args(["locales", "--format", "json"])
+        .output()
+        .unwrap();
     let locales: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(locales.len(), 91);
     let table = String::from_utf8(calperm().arg("locales").output().unwrap().stdout).unwrap();
-    assert!(table.lines().any(|l| l.starts_with("nl ") && l.contains("Agenda") && l.contains("Kalender")));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("nl ") && l.contains("Agenda") && l.contains("Kalender"))
+    );
 }

@@ -10,7 +10,9 @@ use std::process::Command;
 
 fn rendered_rights_partial() -> String {
     let cli = Cli::try_parse_from(["calperm", "render", "grant"]).unwrap();
-    let CliCommand::Render(args) = cli.command else { unreachable!() };
+    let CliCommand::Render(args) = cli.command else {
+        unreachable!()
+    };
     let context = calperm::config::build(args.script, &args.options).unwrap();
     let registry = calperm::render::registry(None).unwrap();
     registry.render("_rights", &context).unwrap()
@@ -41,8 +43,15 @@ fn powershell_decides_like_rust_over_the_whole_role_table() {
     let mut wanted = Vec::new();
     for current in &currents {
         for target in Role::ALL {
-            let list = current.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(",");
-            script.push_str(&format!("    @{{ Current = @({list}); Target = '{}' }}\n", target.name()));
+            let list = current
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(",");
+            script.push_str(&format!(
+                "    @{{ Current = @({list}); Target = '{}' }}\n",
+                target.name()
+            ));
             wanted.push(expected(current, target));
         }
     }
@@ -53,16 +62,33 @@ fn powershell_decides_like_rust_over_the_whole_role_table() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rights.ps1");
     std::fs::write(&file, format!("\u{FEFF}{script}")).unwrap();
-    let output = Command::new(pwsh).args(["-NoLogo", "-NoProfile", "-NonInteractive", "-File"]).arg(&file).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let got: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect();
+    let output = Command::new(pwsh)
+        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-File"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     assert_eq!(got.len(), wanted.len());
     let mut mismatches = Vec::new();
     let mut i = 0;
     for current in &currents {
         for target in Role::ALL {
             if got[i] != wanted[i] {
-                mismatches.push(format!("{current:?} -> {}: powershell {} rust {}", target.name(), got[i], wanted[i]));
+                mismatches.push(format!(
+                    "{current:?} -> {}: powershell {} rust {}",
+                    target.name(),
+                    got[i],
+                    wanted[i]
+                ));
             }
             i += 1;
         }

@@ -20,12 +20,25 @@ fn the_simulated_tenant_passes_its_pester_suite() {
     );
     let output = Command::new(pwsh)
         .current_dir(work.path())
-        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-Command", &script])
+        .args([
+            "-NoLogo",
+            "-NoProfile",
+            "-NonInteractive",
+            "-Command",
+            &script,
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let summary = stdout.lines().find(|l| l.starts_with("pester: ")).expect("a summary line");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("pester: "))
+        .expect("a summary line");
     let passed: u32 = summary.split_whitespace().nth(1).unwrap().parse().unwrap();
     assert!(passed >= 50, "{summary}");
 }

@@ -1,0 +1,269 @@
+﻿<#
+.SYNOPSIS
+    Checks whether the connector can use Exchange Web Services (EWS), and until when.
+.DESCRIPTION
+    Reads the organization's EWS settings (Get-OrganizationConfig: EwsEnabled, EwsAllowedAppIDs,
+    EwsApplicationAccessPolicy, EwsAllowList) and changes nothing. Reports two steps:
+      ews-settings   the settings could be read (they follow as settings)
+      ews-readiness  ok: the connector's app can use EWS today; failed: it cannot (the message
+                     gives the Set-OrganizationConfig command that would allow it); skipped: it
+                     depends on an app ID that was not given (ConnectorAppId)
+    On Exchange Server the Exchange Online EWS retirement does not apply; the check is whether EWS
+    is on for the organization.
+.PARAMETER ConnectorAppId
+    The connector's application (client) ID, as app-registration reports it. Empty: the
+    organization's settings only.
+.PARAMETER Server
+    FQDN of the Exchange server (Kerberos session to http://SERVER/PowerShell/).
+.PARAMETER RecordMarker
+    Set by calperm: report results as JSON lines starting with this marker. Leave empty when
+    running the script by hand; results are then PowerShell objects.
+.EXAMPLE
+    .\ews-readiness.ps1 -ConnectorAppId 11111111-2222-3333-4444-555555555555
+.NOTES
+    Rendered by calperm 0.1.0 (connection: onprem). Render it again with
+    `calperm render ews-readiness`, or run it with `calperm run ews-readiness`. It runs unchanged
+    on Windows PowerShell 5.1 and PowerShell 7.2 or later.
+#>
+[CmdletBinding(SupportsShouldProcess = $true)]
+param(
+    [string] $ConnectorAppId = '',
+    # Exchange server FQDN.
+    [string] $Server = 'mail01.contoso.local',
+    [string] $RecordMarker = ''
+)
+
+# --- Prelude: how this script behaves -------------------------------------------------------
+# Stop on any error that is not caught on purpose: per-mailbox errors are caught and reported,
+# anything else ends the run with a 'fatal' record instead of carrying on half-blind.
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 1.0
+$ProgressPreference = 'SilentlyContinue'
+$script:Cmdlet = $PSCmdlet
+$script:OnWindows = [System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT
+$script:WhatIfMode = [bool]$WhatIfPreference
+$script:Counts = @{}
+$script:Stopped = $false
+$script:ExitCode = 0
+if ($RecordMarker) {
+    # calperm reads the records as UTF-8, whatever the console code page.
+    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+}
+
+# Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
+# Run by hand: results as objects on the pipeline, the rest as verbose or warning messages.
+function Write-CalpermRecord {
+    param([Parameter(Mandatory = $true)] [System.Collections.Specialized.OrderedDictionary] $Record)
+    if ($Record['type'] -eq 'mailbox') {
+        $outcome = [string]$Record['outcome']
+        $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
+        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+    }
+    if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
+    if ($RecordMarker) {
+        [Console]::Out.WriteLine($RecordMarker + (ConvertTo-Json -InputObject $Record -Compress -Depth 5))
+        return
+    }
+    switch ($Record['type']) {
+        'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
+        'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
+        default { Write-Output (New-Object PSObject -Property $Record) }
+    }
+}
+
+function Set-CalpermExitCode {
+    param([int] $Code)
+    if ($Code -gt $script:ExitCode) { $script:ExitCode = $Code }
+}
+
+# Ends the run early: reports why, and makes the rest of the script skip to 'finally'.
+function Stop-CalpermRun {
+    param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = $Kind; message = $Message })
+    Set-CalpermExitCode $ExitCode
+    $script:Stopped = $true
+    throw ('calperm stopped: ' + $Kind)
+}
+
+function Write-CalpermEnd {
+    Write-CalpermRecord ([ordered]@{ type = 'end'; exitCode = $script:ExitCode })
+}
+
+# --- Step, item and setting records ---------------------------------------------------------
+# A step's outcome: ok, changed, unchanged, not-applicable, would-change, skipped, failed.
+# An item's outcome: created, unchanged, updated, would-create, would-update, skipped, failed.
+$script:StepStatus = @{}
+$script:StepItems = New-Object System.Collections.ArrayList
+# The message of the first item since the step began (setup uses it as the step's message).
+$script:StepFirstMessage = $null
+
+function Write-CalpermStep {
+    param([string] $Step, [string] $Outcome, $Message = $null)
+    $script:StepStatus[$Step] = $Outcome
+    Write-CalpermRecord ([ordered]@{ type = 'step'; step = $Step; outcome = $Outcome; message = $Message })
+}
+
+function Write-CalpermItem {
+    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null)
+    if ($script:StepItems.Count -eq 0) { $script:StepFirstMessage = $Message }
+    [void]$script:StepItems.Add($Outcome)
+    if ($null -ne $Id) { $Id = [string]$Id }
+    Write-CalpermRecord ([ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message })
+}
+
+function Write-CalpermSetting {
+    param([string] $Name, [string] $Value, $Note = $null)
+    Write-CalpermRecord ([ordered]@{ type = 'setting'; name = $Name; value = $Value; note = $Note })
+}
+
+# What a list of item outcomes adds up to, as a step outcome.
+function Get-CalpermStepOutcome {
+    param([string[]] $Outcomes)
+    $Outcomes = @($Outcomes | Where-Object { $_ })
+    if ($Outcomes -contains 'failed') { return 'failed' }
+    if ($Outcomes -contains 'created' -or $Outcomes -contains 'updated') { return 'changed' }
+    if ($Outcomes -contains 'would-create' -or $Outcomes -contains 'would-update') { return 'would-change' }
+    if (@($Outcomes | Where-Object { $_ -ne 'skipped' }).Count -eq 0) { return 'skipped' }
+    'unchanged'
+}
+
+# A date as UTC, whether Graph or Exchange returned a DateTime, a DateTimeOffset or ISO 8601 text.
+function ConvertTo-CalpermUtc {
+    param($Value)
+    if ($null -eq $Value -or [string]$Value -eq '') { return $null }
+    if ($Value -is [datetime]) { return $Value.ToUniversalTime() }
+    if ($Value -is [System.DateTimeOffset]) { return $Value.UtcDateTime }
+    [System.DateTimeOffset]::Parse([string]$Value, [System.Globalization.CultureInfo]::InvariantCulture).UtcDateTime
+}
+
+function Format-CalpermDate {
+    param($Value)
+    $utc = ConvertTo-CalpermUtc $Value
+    if ($null -eq $utc) { return '' }
+    $utc.ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# --- Connecting to Exchange -----------------------------------------------------------------
+# Connection: onprem (calperm --connection).
+# Exchange Server: a Kerberos session to http://SERVER/PowerShell/ with the signed-in Windows
+# account (http, not https: Kerberos encrypts the payload). WSMan remoting needs a Windows client.
+# Inside the Exchange Management Shell the cmdlets are already there and are used as they are.
+function Connect-CalpermExchange {
+    if (Get-Command -Name Get-MailboxFolderPermission -ErrorAction SilentlyContinue) { return }
+    $uri = 'http://{0}/PowerShell/' -f $Server
+    $script:ExchangeSession = New-PSSession -ConfigurationName Microsoft.Exchange -ConnectionUri $uri -Authentication Kerberos
+    $null = Import-PSSession $script:ExchangeSession -DisableNameChecking -AllowClobber
+}
+function Disconnect-CalpermExchange {
+    if ($script:ExchangeSession) { Remove-PSSession $script:ExchangeSession -ErrorAction SilentlyContinue }
+}
+$script:Connected = $false
+$script:ExchangeSession = $null
+
+function Connect-CalpermExchangeOrStop {
+    try {
+        Connect-CalpermExchange
+    } catch {
+        Stop-CalpermRun -Kind 'connect' -Message ('Could not connect to Exchange: ' + $_.Exception.Message)
+    }
+}
+
+# --- EWS readiness ----------------------------------------------------------------------------
+# Reads the organization's EWS settings and says whether the connector's app can use EWS today.
+# It changes nothing. Dates (reference: entra.md §4.1, re-check them, Microsoft moved them once):
+# Exchange Online blocks EWS from 1 Oct 2026 unless EwsEnabled is True and the app is on
+# EwsAllowedAppIDs (organizations still unset then are switched to False), and switches EWS off
+# on 1 Apr 2027 with no exceptions. Exchange Server (on premises) is not affected.
+$script:EwsBlockDate = New-Object -TypeName System.DateTime -ArgumentList 2026, 10, 1, 0, 0, 0, ([System.DateTimeKind]::Utc)
+$script:EwsShutdownDate = New-Object -TypeName System.DateTime -ArgumentList 2027, 4, 1, 0, 0, 0, ([System.DateTimeKind]::Utc)
+
+function Get-CalpermEwsOrganizationConfig {
+    Get-OrganizationConfig -ErrorAction Stop
+}
+
+# A property as text, '' when the object does not have it or it is empty (EwsEnabled is null then).
+function Get-CalpermConfigText {
+    param($Config, [string] $Name)
+    if (-not $Config.PSObject.Properties[$Name]) { return '' }
+    $value = $Config.$Name
+    if ($null -eq $value) { return '' }
+    [string]$value
+}
+
+# A multi-valued property (or one comma-separated string) as a list of values.
+function Get-CalpermConfigList {
+    param($Config, [string] $Name)
+    $values = @()
+    if (-not $Config.PSObject.Properties[$Name]) { return , $values }
+    foreach ($entry in @($Config.$Name)) {
+        if ($null -eq $entry) { continue }
+        foreach ($part in ([string]$entry -split '[,;\s]+')) { if ($part) { $values += $part } }
+    }
+    , $values
+}
+
+function Invoke-CalpermEwsReadiness {
+    param([string] $ConnectorAppId)
+    $ConnectorAppId = ([string]$ConnectorAppId).Trim()
+    try {
+        $config = Get-CalpermEwsOrganizationConfig
+    } catch {
+        Write-CalpermStep -Step 'ews-settings' -Outcome 'failed' -Message ('Could not read the organization configuration: ' + $_.Exception.Message)
+        Write-CalpermStep -Step 'ews-readiness' -Outcome 'skipped' -Message 'The EWS settings could not be read.'
+        return
+    }
+    $enabled = Get-CalpermConfigText $config 'EwsEnabled'
+    $enabledText = $enabled
+    if (-not $enabled) { $enabledText = 'not set (null)' }
+    $policy = Get-CalpermConfigText $config 'EwsApplicationAccessPolicy'
+    $allowList = Get-CalpermConfigList $config 'EwsAllowList'
+    $blockList = Get-CalpermConfigList $config 'EwsBlockList'
+    Write-CalpermSetting -Name 'EwsEnabled' -Value $enabledText -Note 'Organization-wide EWS switch (Get-OrganizationConfig).'
+    $summary = 'EwsEnabled: {0}.' -f $enabledText
+    if ($policy) {
+        Write-CalpermSetting -Name 'EwsApplicationAccessPolicy' -Value $policy -Note ('EwsAllowList: {0}; EwsBlockList: {1} (user agents).' -f ($allowList -join ', '), ($blockList -join ', '))
+        $summary += ' EwsApplicationAccessPolicy: {0}.' -f $policy
+    }
+    Write-CalpermStep -Step 'ews-settings' -Outcome 'ok' -Message $summary
+
+    # The older user-agent policy must let the connector through too (entra.md §4.2).
+    $policyNote = ''
+    $policyBlocksAll = $false
+    if ($policy -eq 'EnforceAllowList') {
+        if ($allowList.Count -eq 0) {
+            $policyBlocksAll = $true
+            $policyNote = ' EwsApplicationAccessPolicy is EnforceAllowList with an empty EwsAllowList: every EWS client is blocked.'
+        } else {
+            $policyNote = (' EwsApplicationAccessPolicy is EnforceAllowList: the connector''s user agent must also match EwsAllowList ({0}).' -f ($allowList -join ', '))
+        }
+    } elseif ($policy -eq 'EnforceBlockList' -and $blockList.Count -gt 0) {
+        $policyNote = (' EwsApplicationAccessPolicy is EnforceBlockList: the connector''s user agent must not match EwsBlockList ({0}).' -f ($blockList -join ', '))
+    }
+
+    Write-CalpermSetting -Name 'EWS retirement' -Value 'does not apply' -Note 'The Exchange Online EWS retirement (blocked from 1 Oct 2026, off on 1 Apr 2027) does not apply to Exchange Server.'
+    if ($enabled -eq 'False') {
+        Write-CalpermStep -Step 'ews-readiness' -Outcome 'failed' -Message ('EwsEnabled is False: EWS is off for the organization. To turn it on: Set-OrganizationConfig -EwsEnabled $true (this script changes nothing).' + $policyNote)
+    } elseif ($policyBlocksAll) {
+        Write-CalpermStep -Step 'ews-readiness' -Outcome 'failed' -Message ('EWS is on, but' + $policyNote)
+    } else {
+        Write-CalpermStep -Step 'ews-readiness' -Outcome 'ok' -Message ('EWS is on for the organization. The Exchange Online EWS retirement does not apply to Exchange Server. The connector''s server URL is this server''s EWS URL (Get-WebServicesVirtualDirectory shows it), not outlook.office365.com.' + $policyNote)
+    }
+}
+
+# --- Run ------------------------------------------------------------------------------------
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'ews-readiness'; monitor = $null; accessRights = $null; whatIf = $script:WhatIfMode; total = $null })
+try {
+    Connect-CalpermExchangeOrStop
+    Invoke-CalpermEwsReadiness -ConnectorAppId $ConnectorAppId
+} catch {
+    if (-not $script:Stopped) {
+        Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $_.Exception.Message })
+        Set-CalpermExitCode 1
+    }
+} finally {
+    Disconnect-CalpermExchange
+}
+Write-CalpermEnd
+# Run by hand with `pwsh -File`, exit would drop table output still being formatted.
+if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }

@@ -1,0 +1,132 @@
+﻿<#
+.SYNOPSIS
+    Sets the PowerShell execution policy to RemoteSigned, as the setup manual's first step asks.
+.DESCRIPTION
+    On Windows: if the effective policy does not already allow local scripts, sets RemoteSigned
+    for the chosen scope (LocalMachine needs "Run as administrator"; CurrentUser does not) and
+    checks that no Group Policy overrides it. Elsewhere: reports "not applicable", because
+    PowerShell on Linux and macOS always runs scripts (the policy is Unrestricted there).
+    To run this script where scripts are still blocked, start it with
+    powershell.exe -ExecutionPolicy Bypass -File .\execution-policy.ps1
+.PARAMETER Scope
+    LocalMachine (default, as in the manual) or CurrentUser.
+.PARAMETER RecordMarker
+    Set by calperm: report results as JSON lines starting with this marker. Leave empty when
+    running the script by hand.
+.EXAMPLE
+    .\execution-policy.ps1 -Scope CurrentUser
+.NOTES
+    Rendered by calperm 0.1.0. It runs unchanged on Windows PowerShell 5.1 and
+    PowerShell 7.2 or later.
+#>
+[CmdletBinding(SupportsShouldProcess = $true)]
+param(
+    [ValidateSet('LocalMachine', 'CurrentUser')]
+    [string] $Scope = 'LocalMachine',
+    [string] $RecordMarker = ''
+)
+
+# --- Prelude: how this script behaves -------------------------------------------------------
+# Stop on any error that is not caught on purpose: per-mailbox errors are caught and reported,
+# anything else ends the run with a 'fatal' record instead of carrying on half-blind.
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 1.0
+$ProgressPreference = 'SilentlyContinue'
+$script:Cmdlet = $PSCmdlet
+$script:OnWindows = [System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT
+$script:WhatIfMode = [bool]$WhatIfPreference
+$script:Counts = @{}
+$script:Stopped = $false
+$script:ExitCode = 0
+if ($RecordMarker) {
+    # calperm reads the records as UTF-8, whatever the console code page.
+    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+}
+
+# Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
+# Run by hand: results as objects on the pipeline, the rest as verbose or warning messages.
+function Write-CalpermRecord {
+    param([Parameter(Mandatory = $true)] [System.Collections.Specialized.OrderedDictionary] $Record)
+    if ($Record['type'] -eq 'mailbox') {
+        $outcome = [string]$Record['outcome']
+        $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
+        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+    }
+    if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
+    if ($RecordMarker) {
+        [Console]::Out.WriteLine($RecordMarker + (ConvertTo-Json -InputObject $Record -Compress -Depth 5))
+        return
+    }
+    switch ($Record['type']) {
+        'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
+        'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
+        default { Write-Output (New-Object PSObject -Property $Record) }
+    }
+}
+
+function Set-CalpermExitCode {
+    param([int] $Code)
+    if ($Code -gt $script:ExitCode) { $script:ExitCode = $Code }
+}
+
+# Ends the run early: reports why, and makes the rest of the script skip to 'finally'.
+function Stop-CalpermRun {
+    param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = $Kind; message = $Message })
+    Set-CalpermExitCode $ExitCode
+    $script:Stopped = $true
+    throw ('calperm stopped: ' + $Kind)
+}
+
+function Write-CalpermEnd {
+    Write-CalpermRecord ([ordered]@{ type = 'end'; exitCode = $script:ExitCode })
+}
+
+# --- Execution policy -----------------------------------------------------------------------
+# The manual's first step: scripts must be allowed to run. RemoteSigned lets locally written
+# scripts run and asks for a signature only on downloaded ones. Windows only: elsewhere
+# PowerShell's policy is always Unrestricted and Set-ExecutionPolicy is not supported.
+function Invoke-CalpermExecutionPolicy {
+    param([string] $Scope)
+    if (-not $script:OnWindows) {
+        Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'not-applicable'; message = 'Not applicable on this platform: PowerShell runs every script here (the execution policy is Unrestricted and cannot be changed).' })
+        return
+    }
+    $effective = [string](Get-ExecutionPolicy)
+    if ('RemoteSigned', 'Unrestricted', 'Bypass' -contains $effective) {
+        Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'unchanged'; message = ('The effective execution policy is already {0}.' -f $effective) })
+        return
+    }
+    if (-not $script:Cmdlet.ShouldProcess($Scope, 'Set-ExecutionPolicy RemoteSigned')) {
+        Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'would-change'; message = ('Would set RemoteSigned for scope {0} (now {1}).' -f $Scope, $effective) })
+        return
+    }
+    try {
+        Set-ExecutionPolicy -ExecutionPolicy RemoteSigned -Scope $Scope -Force
+    } catch [System.UnauthorizedAccessException] {
+        Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'failed'; message = ('Changing the {0} policy needs an elevated PowerShell ("Run as administrator"); without it, use -Scope CurrentUser. {1}' -f $Scope, $_.Exception.Message) })
+        return
+    } catch {
+        # A Group Policy setting at a more specific scope overrides ours: PowerShell says so.
+        if ($_.FullyQualifiedErrorId -notmatch 'ExecutionPolicyOverride') { throw }
+    }
+    $effective = [string](Get-ExecutionPolicy)
+    if ('RemoteSigned', 'Unrestricted', 'Bypass' -contains $effective) {
+        Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'changed'; message = ('RemoteSigned set for scope {0}.' -f $Scope) })
+    } else {
+        Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'failed'; message = ('RemoteSigned was set for scope {0}, but a policy at a more specific scope keeps the effective policy at {1}. See Get-ExecutionPolicy -List.' -f $Scope, $effective) })
+    }
+}
+
+# --- Run ------------------------------------------------------------------------------------
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'execution-policy'; monitor = $null; accessRights = $null; whatIf = $script:WhatIfMode; total = $null })
+try {
+    Invoke-CalpermExecutionPolicy -Scope $Scope
+} catch {
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $_.Exception.Message })
+    Set-CalpermExitCode 1
+}
+Write-CalpermEnd
+# Run by hand with `pwsh -File`, exit would drop table output still being formatted.
+if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }

@@ -1,0 +1,675 @@
+﻿<#
+.SYNOPSIS
+    Gives the monitor account rights on the default Calendar folder of every mailbox.
+.DESCRIPTION
+    For each mailbox in scope, finds its default calendar whatever its language (by the expected
+    localized name first, then by FolderType) and makes sure the monitor has at least the
+    AccessRights role there:
+      added        the monitor had no entry; it was added
+      updated      the monitor had less; raised to the target, previous rights recorded
+                   (rights it had beyond the target are kept)
+      unchanged    the monitor already had exactly the target
+      kept-higher  the monitor already had more (e.g. Editor for Reviewer); left alone
+      skipped      the monitor's own mailbox, an excluded one, or done in a resumed run
+      no-calendar  the mailbox has no default calendar
+      failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
+    With -WhatIf nothing is changed and the outcomes are would-add / would-update.
+    Safe to run again: it never lowers a right and never fails because an entry exists.
+.PARAMETER Monitor
+    The account that gets the rights (UPN or SMTP address recommended).
+.PARAMETER AccessRights
+    The role to grant (Reviewer = FolderVisible, ReadItems).
+.PARAMETER Locale
+    'auto' (each mailbox's own language) or the locale code whose Calendar name to expect.
+.PARAMETER ResumeDone
+    Mailboxes (SMTP addresses) an earlier, interrupted run already did: skipped.
+.PARAMETER RecipientTypes
+    Mailbox types in scope (RecipientTypeDetails values).
+.PARAMETER Include
+    Only these mailboxes. Empty: every mailbox of the RecipientTypes.
+.PARAMETER Exclude
+    Mailboxes never touched, by SMTP address, UPN, alias, name, display name or GUID.
+.PARAMETER MailboxesCsv
+    A CSV file with a PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column:
+    only those mailboxes.
+.PARAMETER MaxRetries
+    How often a throttled or transient call is retried before the mailbox is reported failed.
+.PARAMETER RetryDelayMs
+    The first back-off delay in milliseconds; it doubles on each retry (with jitter, at most 60 s).
+.PARAMETER RecordMarker
+    Set by calperm: report results as JSON lines starting with this marker. Leave empty when
+    running the script by hand; results are then PowerShell objects.
+.NOTES
+    Rendered by calperm 0.1.0 (connection: legacy-basic). Render it again with
+    `calperm render grant`, or run it with `calperm run grant`. It runs unchanged on
+    Windows PowerShell 5.1 and PowerShell 7.2 or later.
+.EXAMPLE
+    .\grant.ps1 -WhatIf
+    Shows what would change, changes nothing.
+.EXAMPLE
+    .\grant.ps1 -Monitor monitor@contoso.com | Export-Csv grant-results.csv -NoTypeInformation
+#>
+[CmdletBinding(SupportsShouldProcess = $true)]
+param(
+    [string] $Monitor = 'Monitor',
+    [ValidateSet('Owner', 'PublishingEditor', 'Editor', 'PublishingAuthor', 'Author', 'NonEditingAuthor', 'Reviewer', 'Contributor', 'AvailabilityOnly', 'LimitedDetails')]
+    [string] $AccessRights = 'Reviewer',
+    [string] $Locale = 'auto',
+    [string[]] $ResumeDone = @(),
+    # Mailbox types in scope (RecipientTypeDetails).
+    [string[]] $RecipientTypes = @('UserMailbox', 'SharedMailbox', 'RoomMailbox', 'EquipmentMailbox'),
+    # Only these mailboxes (empty: every mailbox of the types above).
+    [string[]] $Include = @(),
+    # Never these mailboxes (SMTP address, UPN, alias, name, display name or GUID).
+    [string[]] $Exclude = @(),
+    # Only the mailboxes listed in this CSV file (empty: not used).
+    [string] $MailboxesCsv = '',
+    # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
+    [ValidateRange(0, 20)] [int] $MaxRetries = 6,
+    [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
+    [string] $RecordMarker = ''
+)
+
+# --- Prelude: how this script behaves -------------------------------------------------------
+# Stop on any error that is not caught on purpose: per-mailbox errors are caught and reported,
+# anything else ends the run with a 'fatal' record instead of carrying on half-blind.
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 1.0
+$ProgressPreference = 'SilentlyContinue'
+$script:Cmdlet = $PSCmdlet
+$script:OnWindows = [System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT
+$script:WhatIfMode = [bool]$WhatIfPreference
+$script:Counts = @{}
+$script:Stopped = $false
+$script:ExitCode = 0
+if ($RecordMarker) {
+    # calperm reads the records as UTF-8, whatever the console code page.
+    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+}
+
+# Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
+# Run by hand: results as objects on the pipeline, the rest as verbose or warning messages.
+function Write-CalpermRecord {
+    param([Parameter(Mandatory = $true)] [System.Collections.Specialized.OrderedDictionary] $Record)
+    if ($Record['type'] -eq 'mailbox') {
+        $outcome = [string]$Record['outcome']
+        $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
+        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+    }
+    if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
+    if ($RecordMarker) {
+        [Console]::Out.WriteLine($RecordMarker + (ConvertTo-Json -InputObject $Record -Compress -Depth 5))
+        return
+    }
+    switch ($Record['type']) {
+        'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
+        'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
+        default { Write-Output (New-Object PSObject -Property $Record) }
+    }
+}
+
+function Set-CalpermExitCode {
+    param([int] $Code)
+    if ($Code -gt $script:ExitCode) { $script:ExitCode = $Code }
+}
+
+# Ends the run early: reports why, and makes the rest of the script skip to 'finally'.
+function Stop-CalpermRun {
+    param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = $Kind; message = $Message })
+    Set-CalpermExitCode $ExitCode
+    $script:Stopped = $true
+    throw ('calperm stopped: ' + $Kind)
+}
+
+function Write-CalpermEnd {
+    Write-CalpermRecord ([ordered]@{ type = 'end'; exitCode = $script:ExitCode })
+}
+
+# --- Calling Exchange: classify errors, back off when throttled -----------------------------
+# Exchange Online V3 errors read '<LocId>|<Exception.Type>|<text>' (reference: exchange.md §2.1);
+# typed catch blocks do not work with them, so errors are classified by exception type name first
+# and by text only where no type name exists (throttling has no confirmed exact text).
+function Get-CalpermErrorKind {
+    param($ErrorRecord)
+    $text = [string]$ErrorRecord.Exception.Message
+    if ($ErrorRecord.CategoryInfo) { $text += ' ' + [string]$ErrorRecord.CategoryInfo.Reason }
+    if ($text -match 'UserAlreadyExistsInPermissionEntryException') { return 'entry-exists' }
+    if ($text -match 'UserNotFoundInPermissionEntryException') { return 'no-entry' }
+    if ($text -match 'ManagementObjectAmbiguousException') { return 'ambiguous' }
+    if ($text -match '(?i)micro delay|throttl|server ?busy|TooManyRequests|Too Many Requests|\b429\b|exceeded the maximum number of connections') { return 'throttled' }
+    if ($text -match '(?i)TransientException|HttpStatusCode=5\d\d|\b50[234]\b|temporarily unavailable|timed out') { return 'transient' }
+    if ($text -match 'ManagementObjectNotFoundException|NotFoundException') { return 'not-found' }
+    if ($text -match '(?i)AccessDenied|Access is denied|UnauthorizedAccess|Forbidden|\b403\b') { return 'access-denied' }
+    'other'
+}
+
+# The kind a failed mailbox is reported with (design.md "Outcomes").
+function Get-CalpermFailureKind {
+    param([string] $Kind)
+    switch ($Kind) {
+        'throttled' { 'throttled' }
+        'transient' { 'throttled' }
+        'not-found' { 'not-found' }
+        'access-denied' { 'access-denied' }
+        default { 'other' }
+    }
+}
+
+# Runs one Exchange cmdlet. Throttled and transient failures are retried with exponential
+# back-off and jitter (at most MaxRetries times, each wait at most 60 s); anything else, or a
+# retry budget spent, is thrown to the caller. Every attempt is counted: each is a round trip.
+function Invoke-CalpermExchange {
+    param([string] $Command, [hashtable] $Parameters, [hashtable] $Tally)
+    $attempt = 0
+    while ($true) {
+        $Tally.calls++
+        try {
+            return (& $Command @Parameters -ErrorAction Stop)
+        } catch {
+            $kind = Get-CalpermErrorKind $_
+            if (($kind -eq 'throttled' -or $kind -eq 'transient') -and $attempt -lt $MaxRetries) {
+                $attempt++
+                $Tally.retries++
+                $ceiling = [Math]::Min(60000, $RetryDelayMs * [Math]::Pow(2, $attempt - 1))
+                $wait = Get-Random -Minimum ([int]($ceiling / 2)) -Maximum ([int]$ceiling + 1)
+                Write-Verbose ('{0} was {1}; retry {2} of {3} in {4} ms' -f $Command, $kind, $attempt, $MaxRetries, $wait)
+                Start-Sleep -Milliseconds $wait
+                continue
+            }
+            throw
+        }
+    }
+}
+
+# --- Rights: what each role grants, and what "covers" means ---------------------------------
+# A right already covering the target is never lowered: Editor covers Reviewer because it grants
+# every right Reviewer grants. The table lists each role's individual rights (exchange.md §1.1)
+# plus the free/busy levels calendar folders add.
+$script:RoleRights = @{
+    'Owner' = @('CreateItems', 'CreateSubfolders', 'DeleteAllItems', 'DeleteOwnedItems', 'EditAllItems', 'EditOwnedItems', 'FolderContact', 'FolderOwner', 'FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'PublishingEditor' = @('CreateItems', 'CreateSubfolders', 'DeleteAllItems', 'DeleteOwnedItems', 'EditAllItems', 'EditOwnedItems', 'FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'Editor' = @('CreateItems', 'DeleteAllItems', 'DeleteOwnedItems', 'EditAllItems', 'EditOwnedItems', 'FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'PublishingAuthor' = @('CreateItems', 'CreateSubfolders', 'DeleteOwnedItems', 'EditOwnedItems', 'FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'Author' = @('CreateItems', 'DeleteOwnedItems', 'EditOwnedItems', 'FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'NonEditingAuthor' = @('CreateItems', 'DeleteOwnedItems', 'FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'Reviewer' = @('FolderVisible', 'FreeBusyDetailed', 'FreeBusySimple', 'ReadItems')
+    'Contributor' = @('CreateItems', 'FolderVisible', 'FreeBusySimple')
+    'AvailabilityOnly' = @('FreeBusySimple')
+    'LimitedDetails' = @('FreeBusyDetailed', 'FreeBusySimple')
+}
+$script:IndividualRights = @('ReadItems', 'CreateItems', 'EditOwnedItems', 'DeleteOwnedItems', 'EditAllItems', 'DeleteAllItems', 'CreateSubfolders', 'FolderOwner', 'FolderContact', 'FolderVisible', 'None')
+
+# The set of rights (sorted, unique) that AccessRights values grant; $null for an unknown value.
+function ConvertTo-CalpermRightSet {
+    param([string[]] $Values)
+    $set = @()
+    $individual = $false
+    foreach ($raw in $Values) {
+        foreach ($value in ([string]$raw -split ',')) {
+            $value = $value.Trim()
+            if (-not $value) { continue }
+            if ($script:RoleRights.ContainsKey($value)) {
+                $set += $script:RoleRights[$value]
+            } else {
+                $right = $script:IndividualRights | Where-Object { $_ -eq $value } | Select-Object -First 1
+                if (-not $right) { return $null }
+                if ($right -ne 'None') { $set += $right; $individual = $true }
+            }
+        }
+    }
+    if ($individual -and $set.Count -gt 0) {
+        $set += 'FreeBusySimple'
+        if ($set -contains 'ReadItems') { $set += 'FreeBusyDetailed' }
+    }
+    , [string[]]@($set | Sort-Object -Unique)
+}
+
+function Test-CalpermSameSet {
+    param([string[]] $A, [string[]] $B)
+    (@($A | Sort-Object) -join ',') -ceq (@($B | Sort-Object) -join ',')
+}
+
+# What a grant does with the monitor's current rights ($null: no entry). Returns Action
+# (add, unchanged, kept-higher, update, conflict) and, for update, the AccessRights to set:
+# the union of current and target, so nothing the monitor already had is lost.
+function Get-CalpermGrantDecision {
+    param([string[]] $Current, [string] $Target)
+    if ($null -eq $Current) { return @{ Action = 'add'; Rights = @($Target) } }
+    $targetSet = ConvertTo-CalpermRightSet @($Target)
+    $currentSet = ConvertTo-CalpermRightSet $Current
+    if ($null -eq $currentSet) { $currentSet = @() }
+    if (Test-CalpermSameSet $currentSet $targetSet) { return @{ Action = 'unchanged'; Rights = $Current } }
+    $missing = @($targetSet | Where-Object { $currentSet -notcontains $_ })
+    if ($missing.Count -eq 0) { return @{ Action = 'kept-higher'; Rights = $Current } }
+    $union = [string[]]@(@($currentSet) + @($targetSet) | Sort-Object -Unique)
+    foreach ($role in $script:RoleRights.Keys | Sort-Object) {
+        if (Test-CalpermSameSet $script:RoleRights[$role] $union) { return @{ Action = 'update'; Rights = @($role) } }
+    }
+    $individual = [string[]]@($union | Where-Object { $_ -ne 'FreeBusySimple' -and $_ -ne 'FreeBusyDetailed' })
+    if (Test-CalpermSameSet (ConvertTo-CalpermRightSet $individual) $union) { return @{ Action = 'update'; Rights = $individual } }
+    @{ Action = 'conflict'; Rights = $Current }
+}
+
+# --- Finding the default calendar -----------------------------------------------------------
+# The Calendar folder's name depends on the language it was created in. The name below is only a
+# first guess that saves a round trip; when it misses, the default calendar is found by its
+# FolderType, which is the same in every language (exchange.md §3).
+$script:CalendarNames = @{
+    'en' = 'Calendar'
+    'de' = 'Kalender'
+    'fr' = 'Calendrier'
+    'es' = 'Calendario'
+    'it' = 'Calendario'
+    'nl' = 'Agenda'
+    'pt-br' = 'Calendário'
+    'pt-pt' = 'Calendário'
+    'ru' = 'Календарь'
+    'pl' = 'Kalendarz'
+    'sv' = 'Kalender'
+    'da' = 'Kalender'
+    'nb' = 'Kalender'
+    'nn' = 'Kalender'
+    'fi' = 'Kalenteri'
+    'cs' = 'Kalendář'
+    'hu' = 'Naptár'
+    'tr' = 'Takvim'
+    'ja' = '予定表'
+    'zh-cn' = '日历'
+    'zh-tw' = '行事曆'
+    'ko' = '일정'
+    'el' = 'Ημερολόγιο'
+    'he' = 'לוח שנה'
+    'ar-sa' = 'التقويم'
+    'af' = 'Kalender'
+    'am' = 'የቀን መቁጠሪያ'
+    'as' = 'কেলেণ্ডাৰ'
+    'az-az' = 'Təqvim'
+    'be' = 'Каляндар'
+    'bg' = 'Календар'
+    'bn-bd' = 'বর্ষপঞ্জী'
+    'bn-in' = 'ক্যালেন্ডার'
+    'bs' = 'Kalendar'
+    'ca' = 'Calendari'
+    'ca-es@valencia' = 'Calendari'
+    'cy' = 'Calendr'
+    'et' = 'Kalender'
+    'eu' = 'Egutegia'
+    'fa' = 'تقویم'
+    'fil' = 'Kalendaryo'
+    'ga' = 'Féilire'
+    'gd' = 'Miosachan'
+    'gl' = 'Calendario'
+    'gu' = 'કૅલેન્ડર'
+    'hi' = 'कैलेंडर'
+    'hr' = 'Kalendar'
+    'hy' = 'Օրացույց'
+    'id' = 'Kalender'
+    'is' = 'Dagbók'
+    'ka' = 'კალენდარი'
+    'kk' = 'Күнтізбе'
+    'km' = 'ប្រតិទិន'
+    'kn' = 'ಕ್ಯಾಲೆಂಡರ್'
+    'kok' = 'कॅलेंडर'
+    'ky' = 'Календарь'
+    'lb' = 'Kalenner'
+    'lt' = 'Kalendorius'
+    'lv' = 'Kalendārs'
+    'mi' = 'Maramataka'
+    'mk' = 'Календар'
+    'ml' = 'കലണ്ടര്‍'
+    'mn' = 'Цаглабар'
+    'mr' = 'दिनदर्शिका'
+    'ms' = 'Kalendar'
+    'mt' = 'Kalendarju'
+    'ne' = 'पात्रो'
+    'or' = 'କ୍ୟାଲେଣ୍ଡର'
+    'pa-in' = 'ਕੈਲੰਡਰ'
+    'prs' = 'سالنما'
+    'quz' = 'Intiwatana'
+    'ro' = 'Calendar'
+    'sd' = 'ڪيلنڏر'
+    'si' = 'දිනදසුන'
+    'sk' = 'Kalendár'
+    'sl' = 'Koledar'
+    'sq-al' = 'Kalendar'
+    'sr-ba' = 'Календар'
+    'sr-rs' = 'Календар'
+    'sr-rs@latin' = 'Kalendar'
+    'sw-ke' = 'Kalenda'
+    'ta' = 'நாள்காட்டி'
+    'te' = 'క్యాలెండర్'
+    'th' = 'ปฏิทิน'
+    'tk' = 'Senenama'
+    'tt' = 'Календарь'
+    'ug' = 'كالېندار'
+    'uk' = 'Календар'
+    'ur-pk' = 'کیلنڈر'
+    'uz' = 'Kalender'
+    'vi' = 'Lịch'
+}
+
+# The expected name of the mailbox's default calendar, or $null when there is no good guess.
+function Get-CalpermExpectedCalendarName {
+    param($Mailbox)
+    if ($Locale -ne 'auto') { return $script:CalendarNames[$Locale.ToLowerInvariant()] }
+    $languages = @()
+    if ($Mailbox.PSObject.Properties['Languages']) { $languages = @($Mailbox.Languages | Where-Object { $_ }) }
+    # Mailboxes nobody has signed in to keep the English names they were created with.
+    if ($languages.Count -eq 0) { return 'Calendar' }
+    foreach ($language in $languages) {
+        $code = ([string]$language).ToLowerInvariant()
+        if ($script:CalendarNames.ContainsKey($code)) { return $script:CalendarNames[$code] }
+        $primary = ($code -split '-')[0]
+        if ($script:CalendarNames.ContainsKey($primary)) { return $script:CalendarNames[$primary] }
+    }
+    $null
+}
+
+# The mailbox's default calendar found by FolderType: the root folder of type 'Calendar'
+# (secondary calendars are 'User Created'; a nested second 'Calendar' row is not the default).
+# Returns Name and Identity ('<mailbox>:<FolderId>', language-proof) or $null.
+function Resolve-CalpermDefaultCalendar {
+    param([string] $Owner, [hashtable] $Tally)
+    $folders = @(Invoke-CalpermExchange -Command 'Get-MailboxFolderStatistics' -Parameters @{ Identity = $Owner; FolderScope = 'Calendar' } -Tally $Tally)
+    $calendars = @($folders | Where-Object { [string]$_.FolderType -eq 'Calendar' } |
+        Sort-Object { ([string]$_.FolderPath).Trim('/').Split('/').Count })
+    if ($calendars.Count -eq 0) { return $null }
+    $default = $calendars[0]
+    @{ Name = [string]$default.Name; Identity = ('{0}:{1}' -f $Owner, [string]$default.FolderId); Guessed = $false }
+}
+
+# The folder to try first for a mailbox: the guessed name, else the FolderType lookup.
+function Get-CalpermFirstFolder {
+    param($Mailbox, [hashtable] $Tally)
+    $owner = [string]$Mailbox.PrimarySmtpAddress
+    $guess = Get-CalpermExpectedCalendarName $Mailbox
+    if ($guess) { return @{ Name = $guess; Identity = ('{0}:\{1}' -f $owner, $guess); Guessed = $true } }
+    Resolve-CalpermDefaultCalendar -Owner $owner -Tally $Tally
+}
+
+# The monitor's current AccessRights on a folder, or $null when it has no entry.
+function Get-CalpermMonitorRights {
+    param([string] $Identity, [hashtable] $Tally)
+    try {
+        $entries = @(Invoke-CalpermExchange -Command 'Get-MailboxFolderPermission' -Parameters @{ Identity = $Identity; User = $script:MonitorUser } -Tally $Tally)
+    } catch {
+        if ((Get-CalpermErrorKind $_) -eq 'no-entry') { return $null }
+        throw
+    }
+    if ($entries.Count -eq 0) { return $null }
+    , [string[]]@($entries[0].AccessRights | ForEach-Object { [string]$_ })
+}
+
+# --- Connecting to Exchange -----------------------------------------------------------------
+# Connection: legacy-basic (calperm --connection).
+# The manual's own steps, kept for the record. They no longer work against Exchange Online:
+# Basic authentication was disabled from 1 Oct 2022 (no re-enabling after 31 Dec 2022) and
+# Remote PowerShell was switched off for every tenant on 1 Oct 2023. Use the exo connection.
+function Connect-CalpermExchange {
+    Write-Warning 'Basic authentication and Remote PowerShell were retired in Exchange Online (1 Oct 2022 and 1 Oct 2023). This connection will fail there; render with --connection exo instead.'
+    $UserCredential = Get-Credential
+    $script:ExchangeSession = New-PSSession -ConfigurationName Microsoft.Exchange -ConnectionUri https://outlook.office365.com/powershell-liveid/ -Credential $UserCredential -Authentication Basic -AllowRedirection
+    $null = Import-PSSession $script:ExchangeSession -DisableNameChecking -AllowClobber
+}
+function Disconnect-CalpermExchange {
+    if ($script:ExchangeSession) { Remove-PSSession $script:ExchangeSession -ErrorAction SilentlyContinue }
+}
+$script:Connected = $false
+$script:ExchangeSession = $null
+
+function Connect-CalpermExchangeOrStop {
+    try {
+        Connect-CalpermExchange
+    } catch {
+        Stop-CalpermRun -Kind 'connect' -Message ('Could not connect to Exchange: ' + $_.Exception.Message)
+    }
+}
+
+# --- Which mailboxes ------------------------------------------------------------------------
+$script:MonitorMailbox = $null
+$script:MonitorUser = $null
+
+# Resolves the monitor once, before any change: missing or ambiguous stops the run with
+# Exchange's own message.
+function Resolve-CalpermMonitor {
+    if ([string]::IsNullOrWhiteSpace($Monitor)) {
+        # An empty identity would make Get-Mailbox return every mailbox (exchange.md §1.3).
+        Stop-CalpermRun -Kind 'monitor-not-found' -Message 'The Monitor parameter is empty.' -ExitCode 2
+    }
+    try {
+        $found = @(Get-Mailbox -Identity $Monitor -ErrorAction Stop)
+    } catch {
+        $kind = Get-CalpermErrorKind $_
+        if ($kind -eq 'not-found') { Stop-CalpermRun -Kind 'monitor-not-found' -Message $_.Exception.Message -ExitCode 2 }
+        if ($kind -eq 'ambiguous') { Stop-CalpermRun -Kind 'monitor-ambiguous' -Message $_.Exception.Message -ExitCode 2 }
+        Stop-CalpermRun -Kind 'other' -Message ('Could not look up the monitor: ' + $_.Exception.Message)
+    }
+    if ($found.Count -ne 1) {
+        Stop-CalpermRun -Kind 'monitor-ambiguous' -Message ("The operation couldn't be performed because '{0}' matches multiple entries." -f $Monitor) -ExitCode 2
+    }
+    $script:MonitorMailbox = $found[0]
+    $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
+    Write-CalpermRecord ([ordered]@{
+            type               = 'monitor'
+            identity           = $Monitor
+            displayName        = [string]$found[0].DisplayName
+            primarySmtpAddress = $script:MonitorUser
+        })
+}
+
+function Test-CalpermIsMonitor {
+    param($Mailbox)
+    if (-not $script:MonitorMailbox) { return $false }
+    ([string]$Mailbox.PrimarySmtpAddress -eq $script:MonitorUser) -or
+    ($Mailbox.Guid -and [string]$Mailbox.Guid -eq [string]$script:MonitorMailbox.Guid)
+}
+
+$script:ExcludeSet = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+foreach ($value in $Exclude) { [void]$script:ExcludeSet.Add($value.Trim()) }
+
+function Test-CalpermExcluded {
+    param($Mailbox)
+    foreach ($property in 'PrimarySmtpAddress', 'UserPrincipalName', 'Alias', 'Name', 'DisplayName', 'Guid', 'ExternalDirectoryObjectId') {
+        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) { return $true }
+    }
+    $false
+}
+
+function Get-CalpermCsvColumn {
+    $header = @(Import-Csv -LiteralPath $MailboxesCsv | Select-Object -First 1)
+    if ($header.Count -eq 0) { return $null }
+    foreach ($name in 'PrimarySmtpAddress', 'UserPrincipalName', 'EmailAddress', 'Identity') {
+        if ($header[0].PSObject.Properties[$name]) { return $name }
+    }
+    $null
+}
+
+# How many mailboxes will be visited, when that is known before enumerating.
+function Get-CalpermExpectedTotal {
+    if ($MailboxesCsv) { return @(Import-Csv -LiteralPath $MailboxesCsv).Count }
+    if ($Include.Count -gt 0) { return $Include.Count }
+    $null
+}
+
+# One named mailbox (from -Include or the CSV); a name Exchange does not know is reported failed.
+function Get-CalpermNamedMailbox {
+    param([string] $Identity)
+    $Identity = $Identity.Trim()
+    if (-not $Identity) { return }
+    $tally = @{ calls = 0; retries = 0 }
+    try {
+        Invoke-CalpermExchange -Command 'Get-Mailbox' -Parameters @{ Identity = $Identity } -Tally $tally
+    } catch {
+        Write-CalpermRecord ([ordered]@{
+                type = 'mailbox'; mailbox = $Identity; outcome = 'failed'; displayName = $null; recipientType = $null
+                folder = $null; folderIdentity = $null; previous = $null; rights = $null
+                kind = (Get-CalpermFailureKind (Get-CalpermErrorKind $_)); message = $_.Exception.Message
+                retries = $tally.retries; calls = 0
+            })
+    }
+}
+
+# Streams the mailboxes in scope, one at a time: the list of every mailbox is never held in memory.
+function Get-CalpermTargetMailbox {
+    if ($MailboxesCsv) {
+        $column = Get-CalpermCsvColumn
+        if (-not $column) { Stop-CalpermRun -Kind 'other' -Message ('{0} has no PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column.' -f $MailboxesCsv) -ExitCode 2 }
+        Import-Csv -LiteralPath $MailboxesCsv | ForEach-Object { Get-CalpermNamedMailbox -Identity ([string]$_.$column) }
+    } elseif ($Include.Count -gt 0) {
+        foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
+    } else {
+        Get-Mailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes
+    }
+}
+
+# A mailbox record with every field present, as the report expects.
+function New-CalpermMailboxRecord {
+    param($Mailbox)
+    [ordered]@{
+        type           = 'mailbox'
+        mailbox        = [string]$Mailbox.PrimarySmtpAddress
+        outcome        = 'failed'
+        displayName    = [string]$Mailbox.DisplayName
+        recipientType  = [string]$Mailbox.RecipientTypeDetails
+        folder         = $null
+        folderIdentity = $null
+        previous       = $null
+        rights         = $null
+        kind           = $null
+        message        = $null
+        retries        = 0
+        calls          = 0
+    }
+}
+
+# Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
+function Test-CalpermSkip {
+    param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
+    if (Test-CalpermIsMonitor $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true }
+    if (Test-CalpermExcluded $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'excluded'; return $true }
+    $false
+}
+
+# --- Granting -------------------------------------------------------------------------------
+# Fewest round trips: on a tenant where most calendars have no entry for the monitor yet, Add is
+# tried first (one call per mailbox); once most mailboxes turn out to have one already (a rerun),
+# the current entry is read first instead (one call when nothing needs changing). -WhatIf always
+# reads first, so its would-add / would-update are exact.
+$script:EntriesSeen = 0
+$script:AbsentSeen = 0
+$script:ResumeSet = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+foreach ($value in $ResumeDone) { [void]$script:ResumeSet.Add($value) }
+
+function Test-CalpermReadFirst {
+    $script:WhatIfMode -or ($script:EntriesSeen -gt $script:AbsentSeen)
+}
+
+function Invoke-CalpermGrant {
+    param($Mailbox)
+    $record = New-CalpermMailboxRecord $Mailbox
+    $owner = $record.mailbox
+    $tally = @{ calls = 0; retries = 0 }
+    try {
+        if (Test-CalpermSkip $Mailbox $record) { return }
+        if ($script:ResumeSet.Contains($owner)) { $record.outcome = 'skipped'; $record.kind = 'resumed'; return }
+
+        $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $tally
+        $current = $null
+        $added = $false
+        while ($true) {
+            if (-not $folder) { $record.outcome = 'no-calendar'; return }
+            $record.folder = $folder.Name
+            $record.folderIdentity = $folder.Identity
+            try {
+                if (Test-CalpermReadFirst) {
+                    $current = Get-CalpermMonitorRights -Identity $folder.Identity -Tally $tally
+                } elseif ($script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $script:MonitorUser))) {
+                    $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $script:MonitorUser; AccessRights = $AccessRights } -Tally $tally
+                    $added = $true
+                }
+                break
+            } catch {
+                $kind = Get-CalpermErrorKind $_
+                if ($kind -eq 'entry-exists') {
+                    $current = Get-CalpermMonitorRights -Identity $folder.Identity -Tally $tally
+                    break
+                }
+                if ($kind -eq 'not-found' -and $folder.Guessed) {
+                    # The guessed name is not this mailbox's calendar: look it up by FolderType.
+                    $folder = Resolve-CalpermDefaultCalendar -Owner $owner -Tally $tally
+                    continue
+                }
+                throw
+            }
+        }
+        if ($added) {
+            $script:AbsentSeen++
+            $record.outcome = 'added'
+            $record.rights = @($AccessRights)
+            return
+        }
+        if ($null -eq $current) { $script:AbsentSeen++ } else { $script:EntriesSeen++ }
+        $decision = Get-CalpermGrantDecision -Current $current -Target $AccessRights
+        if ($null -ne $current) { $record.previous = @($current) }
+        switch ($decision.Action) {
+            'add' {
+                if ($script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $script:MonitorUser))) {
+                    $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $script:MonitorUser; AccessRights = $AccessRights } -Tally $tally
+                    $record.outcome = 'added'
+                } else {
+                    $record.outcome = 'would-add'
+                }
+                $record.rights = @($AccessRights)
+            }
+            'update' {
+                $rights = [string[]]@($decision.Rights)
+                if ($script:Cmdlet.ShouldProcess($folder.Identity, ('Raise {0} from {1} to {2}' -f $script:MonitorUser, ($current -join ','), ($rights -join ',')))) {
+                    $null = Invoke-CalpermExchange -Command 'Set-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $script:MonitorUser; AccessRights = $rights } -Tally $tally
+                    $record.outcome = 'updated'
+                } else {
+                    $record.outcome = 'would-update'
+                }
+                $record.rights = @($rights)
+            }
+            'unchanged' { $record.outcome = 'unchanged'; $record.rights = @($current) }
+            'kept-higher' { $record.outcome = 'kept-higher'; $record.rights = @($current) }
+            default {
+                $record.outcome = 'failed'
+                $record.kind = 'other'
+                $record.rights = @($current)
+                $record.message = ('The monitor has {0}; adding {1} would need a right that cannot be expressed without lowering one. Left unchanged.' -f ($current -join ','), $AccessRights)
+            }
+        }
+    } catch {
+        $record.outcome = 'failed'
+        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $record.message = $_.Exception.Message
+    } finally {
+        $record.calls = $tally.calls
+        $record.retries = $tally.retries
+        Write-CalpermRecord $record
+    }
+}
+
+# --- Run ------------------------------------------------------------------------------------
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'grant'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
+try {
+    if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
+        Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
+    }
+    Connect-CalpermExchangeOrStop
+    Resolve-CalpermMonitor
+    Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
+} catch {
+    if (-not $script:Stopped) {
+        Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $_.Exception.Message })
+        Set-CalpermExitCode 1
+    }
+} finally {
+    Disconnect-CalpermExchange
+}
+Write-CalpermEnd
+# Run by hand with `pwsh -File`, exit would drop table output still being formatted.
+if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }

@@ -87,13 +87,24 @@ function Write-CalpermEnd {
 # The manual's first step: scripts must be allowed to run. RemoteSigned lets locally written
 # scripts run and asks for a signature only on downloaded ones. Windows only: elsewhere
 # PowerShell's policy is always Unrestricted and Set-ExecutionPolicy is not supported.
+# The policy scripts get outside this process. The Process scope is left out: calperm itself
+# starts scripts with -ExecutionPolicy Bypass, which says nothing about the next PowerShell window.
+function Get-CalpermPersistentPolicy {
+    foreach ($scope in 'MachinePolicy', 'UserPolicy', 'CurrentUser', 'LocalMachine') {
+        $policy = [string](Get-ExecutionPolicy -Scope $scope)
+        if ($policy -ne 'Undefined') { return $policy }
+    }
+    # Every scope Undefined: Restricted on Windows clients (RemoteSigned on Windows Server).
+    'Restricted'
+}
+
 function Invoke-CalpermExecutionPolicy {
     param([string] $Scope)
     if (-not $script:OnWindows) {
         Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'not-applicable'; message = 'Not applicable on this platform: PowerShell runs every script here (the execution policy is Unrestricted and cannot be changed).' })
         return
     }
-    $effective = [string](Get-ExecutionPolicy)
+    $effective = Get-CalpermPersistentPolicy
     if ('RemoteSigned', 'Unrestricted', 'Bypass' -contains $effective) {
         Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'unchanged'; message = ('The effective execution policy is already {0}.' -f $effective) })
         return
@@ -111,7 +122,7 @@ function Invoke-CalpermExecutionPolicy {
         # A Group Policy setting at a more specific scope overrides ours: PowerShell says so.
         if ($_.FullyQualifiedErrorId -notmatch 'ExecutionPolicyOverride') { throw }
     }
-    $effective = [string](Get-ExecutionPolicy)
+    $effective = Get-CalpermPersistentPolicy
     if ('RemoteSigned', 'Unrestricted', 'Bypass' -contains $effective) {
         Write-CalpermRecord ([ordered]@{ type = 'step'; step = 'execution-policy'; outcome = 'changed'; message = ('RemoteSigned set for scope {0}.' -f $Scope) })
     } else {

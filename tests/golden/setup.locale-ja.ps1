@@ -539,6 +539,42 @@ function Get-CalpermMonitorRights {
     , [string[]]@($entries[0].AccessRights | ForEach-Object { [string]$_ })
 }
 
+# The first call for a mailbox, made on its default calendar: read the monitor's entry (Mode Read),
+# add it (Add) or remove it (Remove). The guessed folder name is tried first; when Exchange says
+# that folder does not exist, the call is made again on the calendar found by FolderType.
+# Returns Folder ($null: the mailbox has no default calendar), Current (the monitor's rights, $null
+# when it has no entry) and Done (the add or remove was made). The record names the folder tried.
+function Invoke-CalpermFirstCall {
+    param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode)
+    $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
+    while ($folder) {
+        $Record.folder = $folder.Name
+        $Record.folderIdentity = $folder.Identity
+        $user = $script:MonitorUser
+        try {
+            if ($Mode -eq 'Add' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $user))) {
+                $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; AccessRights = $AccessRights } -Tally $Tally
+                return @{ Folder = $folder; Current = $null; Done = $true }
+            }
+            if ($Mode -eq 'Remove' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Remove {0}' -f $user))) {
+                $null = Invoke-CalpermExchange -Command 'Remove-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; Confirm = $false } -Tally $Tally
+                return @{ Folder = $folder; Current = $null; Done = $true }
+            }
+            return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
+        } catch {
+            $kind = Get-CalpermErrorKind $_
+            if ($kind -eq 'entry-exists') {
+                return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
+            }
+            if ($kind -eq 'no-entry') { return @{ Folder = $folder; Current = $null; Done = $false } }
+            if ($kind -ne 'not-found' -or -not $folder.Guessed) { throw }
+            # The guessed name is not this mailbox's calendar: look it up by FolderType.
+            $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally
+        }
+    }
+    @{ Folder = $null; Current = $null; Done = $false }
+}
+
 # --- Connecting to Exchange -----------------------------------------------------------------
 # Connection: exo (calperm --connection).
 # Exchange Online, interactive modern sign-in (MFA works). Basic authentication and Remote
@@ -712,35 +748,13 @@ function Invoke-CalpermGrant {
         if (Test-CalpermSkip $Mailbox $record) { return }
         if ($script:ResumeSet.Contains($owner)) { $record.outcome = 'skipped'; $record.kind = 'resumed'; return }
 
-        $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $tally
-        $current = $null
-        $added = $false
-        while ($true) {
-            if (-not $folder) { $record.outcome = 'no-calendar'; return }
-            $record.folder = $folder.Name
-            $record.folderIdentity = $folder.Identity
-            try {
-                if (Test-CalpermReadFirst) {
-                    $current = Get-CalpermMonitorRights -Identity $folder.Identity -Tally $tally
-                } elseif ($script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $script:MonitorUser))) {
-                    $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $script:MonitorUser; AccessRights = $AccessRights } -Tally $tally
-                    $added = $true
-                }
-                break
-            } catch {
-                $kind = Get-CalpermErrorKind $_
-                if ($kind -eq 'entry-exists') {
-                    $current = Get-CalpermMonitorRights -Identity $folder.Identity -Tally $tally
-                    break
-                }
-                if ($kind -eq 'not-found' -and $folder.Guessed) {
-                    # The guessed name is not this mailbox's calendar: look it up by FolderType.
-                    $folder = Resolve-CalpermDefaultCalendar -Owner $owner -Tally $tally
-                    continue
-                }
-                throw
-            }
-        }
+        $mode = 'Add'
+        if (Test-CalpermReadFirst) { $mode = 'Read' }
+        $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode $mode
+        $folder = $first.Folder
+        if (-not $folder) { $record.outcome = 'no-calendar'; return }
+        $current = $first.Current
+        $added = $first.Done
         if ($added) {
             $script:AbsentSeen++
             $record.outcome = 'added'

@@ -612,6 +612,19 @@ fn exchange_server_connection_runs_the_same_grant() {
     let counts = outcome_counts(&mailbox_records(&out));
     assert!(!counts.contains_key("failed"), "{counts:?}");
     assert!(counts.contains_key("added"), "{counts:?}");
+    let after = t.now();
+    let granted = monitor_on_default_calendars(&after);
+    for mailbox in in_scope(&after) {
+        assert!(
+            granted.get(&mailbox).cloned().flatten().is_some(),
+            "{mailbox} not granted"
+        );
+    }
+    // Exchange Server has no Get-EXO* cmdlets: the onprem script used Get-Mailbox and
+    // Get-MailboxFolderStatistics.
+    let calls = after["stats"]["calls"].as_object().unwrap();
+    assert!(calls.contains_key("Get-Mailbox"), "{calls:?}");
+    assert!(!calls.keys().any(|k| k.starts_with("Get-EXO")), "{calls:?}");
 }
 
 #[test]

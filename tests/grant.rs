@@ -761,3 +761,46 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
         "the tenant has secondary calendars to leave alone"
     );
 }
+
+#[test]
+fn audit_finds_the_default_calendar_by_folder_type_not_by_the_guessed_name() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    // A German-language mailbox whose default calendar kept its English name, plus a folder of
+    // its own named "Kalender". The grant's first guess lands on that folder (the trade-off for
+    // one call per mailbox, see README); the audit looks by FolderType and reports it.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json");
+    let t = Tenant::from_file(&demo, |json| {
+        let lukas = json["recipients"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r["primarySmtpAddress"] == "lukas.weber@contoso.com")
+            .unwrap();
+        lukas["folders"].as_array_mut().unwrap().push(serde_json::json!({
+            "name": "Kalender", "folderType": "User Created", "folderPath": "/Kalender",
+            "folderId": "AAMkADlukasUserKalender0000000000000000000=", "containerClass": "IPF.Appointment",
+            "permissions": []
+        }));
+    });
+    assert_eq!(
+        t.run(&["grant", "--monitor", MONITOR]).status.code(),
+        Some(0)
+    );
+    let audit = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
+    assert_eq!(audit.status.code(), Some(1), "{}", describe(&audit));
+    let records = mailbox_records(&audit);
+    let lukas = records
+        .iter()
+        .find(|r| r["mailbox"] == "lukas.weber@contoso.com")
+        .unwrap();
+    assert_eq!(lukas["outcome"], "missing", "{lukas}");
+    assert_eq!(lukas["folder"], "Calendar", "{lukas}");
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["mailbox"] != "lukas.weber@contoso.com")
+            .all(|r| r["outcome"] == "meets" || r["outcome"] == "skipped")
+    );
+}

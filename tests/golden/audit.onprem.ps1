@@ -2,8 +2,9 @@
 .SYNOPSIS
     Reports the monitor account's rights on the default Calendar folder of every mailbox.
 .DESCRIPTION
-    Changes nothing. For each mailbox in scope, finds its default calendar whatever its language
-    and reports the monitor's current rights there:
+    Changes nothing. For each mailbox in scope, finds its default calendar by FolderType (whatever
+    its language, independently of the name the grant guesses first) and reports the monitor's
+    current rights there:
       meets        the monitor has the AccessRights role or more
       below        the monitor has an entry that lacks part of it
       missing      the monitor has no entry
@@ -398,11 +399,16 @@ function Get-CalpermMonitorRights {
 # The first call for a mailbox, made on its default calendar: read the monitor's entry (Mode Read),
 # add it (Add) or remove it (Remove). The guessed folder name is tried first; when Exchange says
 # that folder does not exist, the call is made again on the calendar found by FolderType.
+# With ByFolderType no name is guessed: the calendar is looked up by FolderType straight away.
 # Returns Folder ($null: the mailbox has no default calendar), Current (the monitor's rights, $null
 # when it has no entry) and Done (the add or remove was made). The record names the folder tried.
 function Invoke-CalpermFirstCall {
-    param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode)
-    $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
+    param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode, [switch] $ByFolderType)
+    if ($ByFolderType) {
+        $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally
+    } else {
+        $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
+    }
     while ($folder) {
         $Record.folder = $folder.Name
         $Record.folderIdentity = $folder.Identity
@@ -584,13 +590,15 @@ function Test-CalpermSkip {
 # --- Auditing -------------------------------------------------------------------------------
 # Reads the monitor's rights on every default calendar and says whether they meet the target:
 # meets (the target or more), below (an entry that lacks part of it), missing (no entry).
+# The audit checks the grant independently: it finds each default calendar by FolderType, never
+# by the guessed name the grant tries first (one more call per mailbox; it changes nothing).
 function Invoke-CalpermAudit {
     param($Mailbox)
     $record = New-CalpermMailboxRecord $Mailbox
     $tally = @{ calls = 0; retries = 0 }
     try {
         if (Test-CalpermSkip $Mailbox $record) { return }
-        $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode 'Read'
+        $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode 'Read' -ByFolderType
         if (-not $first.Folder) { $record.outcome = 'no-calendar'; return }
         $current = $first.Current
         if ($null -eq $current) { $record.outcome = 'missing'; return }

@@ -393,11 +393,16 @@ function Get-CalpermMonitorRights {
 # The first call for a mailbox, made on its default calendar: read the monitor's entry (Mode Read),
 # add it (Add) or remove it (Remove). The guessed folder name is tried first; when Exchange says
 # that folder does not exist, the call is made again on the calendar found by FolderType.
+# With ByFolderType no name is guessed: the calendar is looked up by FolderType straight away.
 # Returns Folder ($null: the mailbox has no default calendar), Current (the monitor's rights, $null
 # when it has no entry) and Done (the add or remove was made). The record names the folder tried.
 function Invoke-CalpermFirstCall {
-    param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode)
-    $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
+    param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode, [switch] $ByFolderType)
+    if ($ByFolderType) {
+        $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally
+    } else {
+        $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
+    }
     while ($folder) {
         $Record.folder = $folder.Name
         $Record.folderIdentity = $folder.Identity

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::calperm;
+use common::tenant::{SimTenant, apps_named, describe, records};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -18,94 +18,6 @@ const GRAPH: &str = "00000003-0000-0000-c000-000000000000";
 const CALENDARS_READ: &str = "798ee544-9d2d-430c-a058-570e29e34338";
 const GROUP: &str = "calendarsync@contoso.com";
 const SCOPE: &str = "Exchange calendar synchronization - mailboxes";
-
-/// A copy of a tenant in a temp dir (`work/`, with TMPDIR in `tmp/`), and where its state goes.
-struct Tenant {
-    dir: tempfile::TempDir,
-}
-
-impl Tenant {
-    fn demo() -> Tenant {
-        Tenant::edited(|_| {})
-    }
-
-    /// The demo tenant, changed by `edit`.
-    fn edited(edit: impl FnOnce(&mut Value)) -> Tenant {
-        let dir = tempfile::Builder::new()
-            .prefix("calperm-appreg-")
-            .tempdir()
-            .unwrap();
-        for sub in ["work", "tmp"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-        }
-        let source = common::fixture("tenants/demo.json");
-        let mut json: Value =
-            serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
-        edit(&mut json);
-        std::fs::write(
-            dir.path().join("work/tenant.json"),
-            serde_json::to_string_pretty(&json).unwrap(),
-        )
-        .unwrap();
-        Tenant { dir }
-    }
-
-    fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join("work").join(name)
-    }
-
-    /// `calperm run <args> --simulate tenant.json --sim-state state.json --format json` in `work/`.
-    fn run(&self, args: &[&str]) -> Output {
-        calperm()
-            .current_dir(self.dir.path().join("work"))
-            .env("TMPDIR", self.dir.path().join("tmp"))
-            .arg("run")
-            .args(args)
-            .args([
-                "--simulate",
-                "tenant.json",
-                "--sim-state",
-                "state.json",
-                "--format",
-                "json",
-            ])
-            .output()
-            .unwrap()
-    }
-
-    /// The tenant as it is now: the saved state, or the initial tenant before any run.
-    fn now(&self) -> Value {
-        let state = self.file("state.json");
-        let path = if state.exists() {
-            state
-        } else {
-            self.file("tenant.json")
-        };
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        common::stdout(out),
-        common::stderr(out)
-    )
-}
-
-/// The records of a `--format json` report.
-fn records(out: &Output) -> Vec<Value> {
-    common::stdout(out)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 /// (item, outcome) of every item record, in order.
 fn items(records: &[Value]) -> Vec<(String, String)> {
@@ -149,13 +61,6 @@ fn list<'a>(value: &'a Value, pointer: &str) -> &'a Vec<Value> {
         .pointer(pointer)
         .and_then(Value::as_array)
         .unwrap_or_else(|| panic!("{pointer} is not a list"))
-}
-
-fn apps_named<'a>(state: &'a Value, name: &str) -> Vec<&'a Value> {
-    list(state, "/graph/applications")
-        .iter()
-        .filter(|a| a["displayName"] == name)
-        .collect()
 }
 
 fn service_principals_of<'a>(state: &'a Value, app_id: &str) -> Vec<&'a Value> {
@@ -248,8 +153,8 @@ fn a_first_run_creates_everything_and_a_second_run_creates_nothing() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
-    let out = t.run(&["app-registration", "--secret-months", "12"]);
+    let t = SimTenant::demo();
+    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let first = records(&out);
     assert_eq!(
@@ -314,7 +219,7 @@ fn a_first_run_creates_everything_and_a_second_run_creates_nothing() {
     );
 
     // Rerun: everything is found and reused, nothing is created, no second app.
-    let out = t.run(&["app-registration", "--secret-months", "12"]);
+    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let second = records(&out);
     assert_eq!(
@@ -358,9 +263,9 @@ fn the_secret_appears_only_on_the_console_and_in_the_secret_file() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     // No --journal: the default journal goes to the working directory, inside the scanned tree.
-    let out = t.run(&[
+    let out = t.run_json(&[
         "app-registration",
         "--secret-file",
         "secret.txt",
@@ -408,7 +313,7 @@ fn the_secret_appears_only_on_the_console_and_in_the_secret_file() {
     assert_eq!(holders, vec![&secret_file], "files holding the secret");
 
     // An existing secret file is never overwritten, and then no secret is made at all.
-    let out = t.run(&[
+    let out = t.run_json(&[
         "app-registration",
         "--secret-name",
         "second secret",
@@ -440,7 +345,7 @@ fn two_apps_with_the_same_name_stop_the_run_and_change_nothing() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::edited(|tenant| {
+    let t = SimTenant::edited(|tenant| {
         let apps = tenant["graph"]["applications"].as_array_mut().unwrap();
         for (id, app_id) in [
             (
@@ -456,7 +361,7 @@ fn two_apps_with_the_same_name_stop_the_run_and_change_nothing() {
         }
     });
     let before = t.now();
-    let out = t.run(&["app-registration"]);
+    let out = t.run_json(&["app-registration"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let fatal = recs
@@ -513,7 +418,7 @@ fn an_existing_app_gets_the_permission_added_next_to_the_ones_it_had() {
     const USER_READ: &str = "e1fe6dd8-ba31-4d61-89e7-88639da4683d";
     const EXO: &str = "00000002-0000-0ff1-ce00-000000000000";
     const FULL_ACCESS_AS_APP: &str = "dc890d15-9560-4a4c-9b7f-a736ec74ec40";
-    let t = Tenant::edited(|tenant| {
+    let t = SimTenant::edited(|tenant| {
         tenant["graph"]["applications"].as_array_mut().unwrap().push(json!({
             "id": "c3c3c3c3-0000-4000-8000-000000000003",
             "appId": "d3d3d3d3-0000-4000-8000-000000000003",
@@ -525,7 +430,7 @@ fn an_existing_app_gets_the_permission_added_next_to_the_ones_it_had() {
             ]
         }));
     });
-    let out = t.run(&["app-registration", "--secret-months", "6"]);
+    let out = t.run_json(&["app-registration", "--secret-months", "6"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(item(&recs, "application")["outcome"], "unchanged");
@@ -550,9 +455,9 @@ fn a_quote_in_the_app_name_is_doubled_in_the_graph_filter() {
         return;
     }
     let name = "O'Brien's calendar sync";
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     for expected in ["created", "unchanged"] {
-        let out = t.run(&[
+        let out = t.run_json(&[
             "app-registration",
             "--app-name",
             name,
@@ -575,9 +480,9 @@ fn what_if_reports_what_would_be_created_and_changes_nothing() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = t.now();
-    let out = t.run(&[
+    let out = t.run_json(&[
         "app-registration",
         "--what-if",
         "--secret-file",
@@ -604,8 +509,8 @@ fn restrict_to_group_scopes_the_app_with_rbac_and_skips_tenant_wide_consent() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
-    let out = t.run(&[
+    let t = SimTenant::demo();
+    let out = t.run_json(&[
         "app-registration",
         "--restrict-to-group",
         GROUP,
@@ -678,7 +583,7 @@ fn restrict_to_group_scopes_the_app_with_rbac_and_skips_tenant_wide_consent() {
     assert_eq!(assignments[0]["customResourceScope"], SCOPE);
 
     // Rerun: nothing is created, nothing added in Entra or Exchange.
-    let out = t.run(&[
+    let out = t.run_json(&[
         "app-registration",
         "--restrict-to-group",
         GROUP,
@@ -716,10 +621,10 @@ fn restricting_later_names_the_tenant_wide_consent_that_still_applies() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
-    let out = t.run(&["app-registration", "--secret-months", "12"]);
+    let t = SimTenant::demo();
+    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let out = t.run(&[
+    let out = t.run_json(&[
         "app-registration",
         "--restrict-to-group",
         GROUP,
@@ -752,7 +657,7 @@ fn restricting_later_names_the_tenant_wide_consent_that_still_applies() {
 #[test]
 fn a_certificate_is_registered_instead_of_a_secret() {
     let Some(pwsh) = common::pwsh() else { return };
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let cer = t.file("connector.cer");
     let made = std::process::Command::new(pwsh)
         .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-Command"])
@@ -772,7 +677,7 @@ fn a_certificate_is_registered_instead_of_a_secret() {
     );
     let thumbprint = String::from_utf8(made.stdout).unwrap().trim().to_string();
 
-    let out = t.run(&["app-registration", "--certificate-path", "connector.cer"]);
+    let out = t.run_json(&["app-registration", "--certificate-path", "connector.cer"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     let certificate = item(&recs, "certificate");
@@ -793,7 +698,7 @@ fn a_certificate_is_registered_instead_of_a_secret() {
     assert!(app["passwordCredentials"].as_array().unwrap().is_empty());
 
     // Rerun: the certificate is recognized by its thumbprint, not added again.
-    let out = t.run(&["app-registration", "--certificate-path", "connector.cer"]);
+    let out = t.run_json(&["app-registration", "--certificate-path", "connector.cer"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(item(&records(&out), "certificate")["outcome"], "unchanged");
     let state = t.now();
@@ -806,10 +711,10 @@ fn a_management_scope_with_another_filter_is_updated_to_the_group() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::edited(|tenant| {
+    let t = SimTenant::edited(|tenant| {
         tenant["exchangeRbac"]["managementScopes"] = json!([{ "name": SCOPE, "recipientRestrictionFilter": "CustomAttribute1 -eq 'calsync'" }]);
     });
-    let out = t.run(&[
+    let out = t.run_json(&[
         "app-registration",
         "--restrict-to-group",
         GROUP,

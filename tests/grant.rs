@@ -3,70 +3,13 @@
 
 mod common;
 
-use common::calperm;
+use common::tenant::{SimTenant, describe, in_scope, monitor_on_default_calendars, records};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 const MONITOR: &str = "monitor@contoso.com";
-
-/// A copy of a tenant in a temp dir, and where its state goes.
-struct Tenant {
-    dir: tempfile::TempDir,
-    tenant: PathBuf,
-    state: PathBuf,
-}
-
-impl Tenant {
-    fn demo() -> Tenant {
-        Tenant::from_file(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json"),
-            |_| {},
-        )
-    }
-
-    /// The demo tenant, changed by `edit` (e.g. to inject faults).
-    fn from_file(source: &Path, edit: impl FnOnce(&mut Value)) -> Tenant {
-        let dir = tempfile::tempdir().unwrap();
-        let mut json: Value =
-            serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
-        edit(&mut json);
-        let tenant = dir.path().join("tenant.json");
-        std::fs::write(&tenant, serde_json::to_string_pretty(&json).unwrap()).unwrap();
-        let state = dir.path().join("state.json");
-        Tenant { dir, tenant, state }
-    }
-
-    fn journal(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs `calperm run <args> --simulate … --sim-state …` in the tenant's directory.
-    fn run(&self, args: &[&str]) -> Output {
-        calperm()
-            .current_dir(self.dir.path())
-            .arg("run")
-            .args(args)
-            .arg("--simulate")
-            .arg(&self.tenant)
-            .arg("--sim-state")
-            .arg(&self.state)
-            .args(["--retry-delay-ms", "1"])
-            .output()
-            .unwrap()
-    }
-
-    /// The tenant as it is now: the saved state, or the initial tenant before any run.
-    fn now(&self) -> Value {
-        let path = if self.state.exists() {
-            &self.state
-        } else {
-            &self.tenant
-        };
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-}
 
 /// Every folder's permission entries: (mailbox, folder path) → sorted "user=rights" strings.
 fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
@@ -112,65 +55,10 @@ fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
     map
 }
 
-/// The monitor's rights on each mailbox's default calendar (the root folder of type Calendar).
-fn monitor_on_default_calendars(tenant: &Value) -> BTreeMap<String, Option<String>> {
-    let mut map = BTreeMap::new();
-    for recipient in tenant["recipients"].as_array().unwrap() {
-        let Some(folders) = recipient["folders"].as_array() else {
-            continue;
-        };
-        let default = folders
-            .iter()
-            .filter(|f| f["folderType"] == "Calendar")
-            .min_by_key(|f| f["folderPath"].as_str().unwrap().matches('/').count());
-        let Some(default) = default else { continue };
-        let rights = default["permissions"].as_array().and_then(|ps| {
-            ps.iter()
-                .find(|p| p["user"].as_str().unwrap().eq_ignore_ascii_case(MONITOR))
-                .map(|p| {
-                    p["accessRights"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.as_str().unwrap())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-        });
-        map.insert(
-            recipient["primarySmtpAddress"]
-                .as_str()
-                .unwrap()
-                .to_lowercase(),
-            rights,
-        );
-    }
-    map
-}
-
-fn in_scope(tenant: &Value) -> Vec<String> {
-    let types = [
-        "UserMailbox",
-        "SharedMailbox",
-        "RoomMailbox",
-        "EquipmentMailbox",
-    ];
-    tenant["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| types.contains(&r["recipientTypeDetails"].as_str().unwrap_or("")))
-        .map(|r| r["primarySmtpAddress"].as_str().unwrap().to_lowercase())
-        .filter(|m| m != MONITOR)
-        .collect()
-}
-
 /// The mailbox records of a `--format json` report.
 fn mailbox_records(output: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    records(output)
+        .into_iter()
         .filter(|r| r["type"] == "mailbox")
         .collect()
 }
@@ -185,21 +73,12 @@ fn outcome_counts(records: &[Value]) -> BTreeMap<String, usize> {
     counts
 }
 
-fn describe(output: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[test]
 fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = t.now();
     let first = t.run(&[
         "grant",
@@ -208,14 +87,14 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
         "--format",
         "json",
         "--journal",
-        t.journal("j1.jsonl").to_str().unwrap(),
+        t.file("j1.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
     let after = t.now();
 
     // Every default calendar in scope now covers Reviewer; the Editor stayed Editor.
-    let granted = monitor_on_default_calendars(&after);
-    for mailbox in in_scope(&before) {
+    let granted = monitor_on_default_calendars(&after, MONITOR);
+    for mailbox in in_scope(&before, MONITOR) {
         let rights = granted.get(&mailbox).cloned().flatten();
         let rights = rights.unwrap_or_else(|| panic!("{mailbox}: no entry for the monitor"));
         assert!(
@@ -231,7 +110,7 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
             "{mailbox}: {rights}"
         );
     }
-    let had_before = monitor_on_default_calendars(&before);
+    let had_before = monitor_on_default_calendars(&before, MONITOR);
     for (mailbox, rights) in &had_before {
         if rights.as_deref() == Some("Editor") {
             assert_eq!(
@@ -278,7 +157,7 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     let counts = outcome_counts(&records);
     assert_eq!(counts.get("failed"), None, "{}", describe(&first));
     let added = counts.get("added").copied().unwrap_or(0);
-    let newly = in_scope(&before)
+    let newly = in_scope(&before, MONITOR)
         .iter()
         .filter(|m| had_before.get(*m).cloned().flatten().is_none())
         .count();
@@ -309,7 +188,7 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
         "--format",
         "json",
         "--journal",
-        t.journal("j2.jsonl").to_str().unwrap(),
+        t.file("j2.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
     let counts = outcome_counts(&mailbox_records(&second));
@@ -327,9 +206,9 @@ fn revoke_from_journal_restores_the_state_entry_for_entry() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = permissions(&t.now());
-    let journal = t.journal("grant.jsonl");
+    let journal = t.file("grant.jsonl");
     let grant = t.run(&[
         "grant",
         "--monitor",
@@ -369,8 +248,7 @@ fn ten_percent_throttling_still_grants_everything_and_shows_the_retries() {
     if common::pwsh().is_none() {
         return;
     }
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json");
-    let t = Tenant::from_file(&demo, |json| {
+    let t = SimTenant::edited(|json| {
         json["faults"]["throttleRate"] = 0.1.into();
         json["faults"]["seed"] = 7.into();
     });
@@ -398,8 +276,8 @@ fn ten_percent_throttling_still_grants_everything_and_shows_the_retries() {
         after["stats"]["throttled"].as_u64().unwrap() > 0,
         "the sim throttled some calls"
     );
-    let granted = monitor_on_default_calendars(&after);
-    for mailbox in in_scope(&before) {
+    let granted = monitor_on_default_calendars(&after, MONITOR);
+    for mailbox in in_scope(&before, MONITOR) {
         assert!(
             granted.get(&mailbox).cloned().flatten().is_some(),
             "{mailbox} not granted"
@@ -412,7 +290,7 @@ fn an_unknown_monitor_stops_before_any_change() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = permissions(&t.now());
     let out = t.run(&["grant", "--monitor", "nobody@contoso.com"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
@@ -431,10 +309,9 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
     if common::pwsh().is_none() {
         return;
     }
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json");
-    let t = Tenant::from_file(&demo, |json| json["faults"]["crashAtMailbox"] = 6.into());
+    let t = SimTenant::edited(|json| json["faults"]["crashAtMailbox"] = 6.into());
     let before = t.now();
-    let journal = t.journal("crash.jsonl");
+    let journal = t.file("crash.jsonl");
     let crashed = t.run(&[
         "grant",
         "--monitor",
@@ -473,9 +350,9 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
 
     // The crash fault fires once; clear it in the saved state and resume.
     let mut state: Value =
-        serde_json::from_str(&std::fs::read_to_string(&t.state).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(t.file("state.json")).unwrap()).unwrap();
     state["faults"]["crashAtMailbox"] = Value::Null;
-    std::fs::write(&t.state, serde_json::to_string(&state).unwrap()).unwrap();
+    std::fs::write(t.file("state.json"), serde_json::to_string(&state).unwrap()).unwrap();
     let resumed = t.run(&[
         "grant",
         "--monitor",
@@ -510,8 +387,8 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
         }
     }
     assert!(adds.values().all(|n| *n == 1), "{adds:?}");
-    let granted = monitor_on_default_calendars(&t.now());
-    for mailbox in in_scope(&before) {
+    let granted = monitor_on_default_calendars(&t.now(), MONITOR);
+    for mailbox in in_scope(&before, MONITOR) {
         assert!(
             granted.get(&mailbox).cloned().flatten().is_some(),
             "{mailbox} not granted after resume"
@@ -524,7 +401,7 @@ fn what_if_reads_everything_and_changes_nothing() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = permissions(&t.now());
     let out = t.run(&[
         "grant",
@@ -552,7 +429,7 @@ fn audit_fails_before_the_grant_and_passes_after() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(before.status.code(), Some(1), "{}", describe(&before));
     let counts = outcome_counts(&mailbox_records(&before));
@@ -575,7 +452,7 @@ fn plain_revoke_removes_the_monitor_everywhere() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     assert_eq!(
         t.run(&["grant", "--monitor", MONITOR]).status.code(),
         Some(0)
@@ -583,7 +460,7 @@ fn plain_revoke_removes_the_monitor_everywhere() {
     let out = t.run(&["revoke", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
-        monitor_on_default_calendars(&t.now())
+        monitor_on_default_calendars(&t.now(), MONITOR)
             .values()
             .all(Option::is_none)
     );
@@ -596,7 +473,7 @@ fn exchange_server_connection_runs_the_same_grant() {
     }
     // Inside the Exchange Management Shell the cmdlets are already loaded; the simulated module
     // provides them the same way, so the onprem script's Get-Mailbox path runs for real.
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let out = t.run(&[
         "grant",
         "--monitor",
@@ -613,8 +490,8 @@ fn exchange_server_connection_runs_the_same_grant() {
     assert!(!counts.contains_key("failed"), "{counts:?}");
     assert!(counts.contains_key("added"), "{counts:?}");
     let after = t.now();
-    let granted = monitor_on_default_calendars(&after);
-    for mailbox in in_scope(&after) {
+    let granted = monitor_on_default_calendars(&after, MONITOR);
+    for mailbox in in_scope(&after, MONITOR) {
         assert!(
             granted.get(&mailbox).cloned().flatten().is_some(),
             "{mailbox} not granted"
@@ -632,8 +509,8 @@ fn include_exclude_and_csv_scope() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
-    let all = in_scope(&t.now());
+    let t = SimTenant::demo();
+    let all = in_scope(&t.now(), MONITOR);
     let (first, second) = (all[0].clone(), all[1].clone());
     let out = t.run(&[
         "audit",
@@ -658,7 +535,7 @@ fn include_exclude_and_csv_scope() {
     assert_eq!(by("ghost@contoso.com")["outcome"], "failed");
     assert_eq!(by("ghost@contoso.com")["kind"], "not-found");
 
-    let csv = t.dir.path().join("mailboxes.csv");
+    let csv = t.file("mailboxes.csv");
     std::fs::write(&csv, format!("Name,PrimarySmtpAddress\nA,{first}\n")).unwrap();
     let out = t.run(&[
         "audit",
@@ -693,7 +570,7 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
         .status()
         .unwrap();
     assert!(status.success());
-    let t = Tenant::from_file(&generated, |_| {});
+    let t = SimTenant::from_file(&generated, |_| {});
     let before = t.now();
     let languages: std::collections::BTreeSet<String> = before["recipients"]
         .as_array()
@@ -720,8 +597,8 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
         describe(&out)
     );
     let after = t.now();
-    let granted = monitor_on_default_calendars(&after);
-    for mailbox in in_scope(&before) {
+    let granted = monitor_on_default_calendars(&after, MONITOR);
+    for mailbox in in_scope(&before, MONITOR) {
         assert!(
             granted.get(&mailbox).cloned().flatten().is_some(),
             "{mailbox} not granted"
@@ -770,8 +647,7 @@ fn audit_finds_the_default_calendar_by_folder_type_not_by_the_guessed_name() {
     // A German-language mailbox whose default calendar kept its English name, plus a folder of
     // its own named "Kalender". The grant's first guess lands on that folder (the trade-off for
     // one call per mailbox, see README); the audit looks by FolderType and reports it.
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tenants/demo.json");
-    let t = Tenant::from_file(&demo, |json| {
+    let t = SimTenant::edited(|json| {
         let lukas = json["recipients"]
             .as_array_mut()
             .unwrap()

@@ -6,9 +6,12 @@
 mod common;
 
 use common::calperm;
+use common::tenant::{
+    SimTenant, apps_named, describe, in_scope, monitor_on_default_calendars, records,
+};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 const MONITOR: &str = "monitor@contoso.com";
@@ -28,83 +31,6 @@ const STEPS: [&str; 10] = [
     "ews-readiness",
     "connector-settings",
 ];
-
-struct Tenant {
-    dir: tempfile::TempDir,
-}
-
-impl Tenant {
-    fn demo() -> Tenant {
-        Tenant::edited(|_| {})
-    }
-
-    fn edited(edit: impl FnOnce(&mut Value)) -> Tenant {
-        let dir = tempfile::Builder::new()
-            .prefix("calperm-setup-")
-            .tempdir()
-            .unwrap();
-        let source = common::fixture("tenants/demo.json");
-        let mut json: Value =
-            serde_json::from_str(&std::fs::read_to_string(source).unwrap()).unwrap();
-        edit(&mut json);
-        std::fs::write(
-            dir.path().join("tenant.json"),
-            serde_json::to_string_pretty(&json).unwrap(),
-        )
-        .unwrap();
-        Tenant { dir }
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        calperm()
-            .current_dir(self.dir.path())
-            .env("TMPDIR", self.dir.path())
-            .arg("run")
-            .args(args)
-            .args([
-                "--simulate",
-                "tenant.json",
-                "--sim-state",
-                "state.json",
-                "--format",
-                "json",
-            ])
-            .args(["--journal", "journal.jsonl", "--retry-delay-ms", "1"])
-            .output()
-            .unwrap()
-    }
-
-    fn now(&self) -> Value {
-        let state = self.file("state.json");
-        let path = if state.exists() {
-            state
-        } else {
-            self.file("tenant.json")
-        };
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        common::stdout(out),
-        common::stderr(out)
-    )
-}
-
-fn records(out: &Output) -> Vec<Value> {
-    common::stdout(out)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 /// step → (outcome, message), and the order the steps came in.
 fn steps(records: &[Value]) -> (Vec<String>, BTreeMap<String, (String, String)>) {
@@ -159,52 +85,10 @@ fn mailbox_outcomes(records: &[Value]) -> BTreeMap<String, usize> {
 
 /// The monitor's rights on each in-scope mailbox's default calendar (the root Calendar folder).
 fn monitor_rights(tenant: &Value) -> BTreeMap<String, Option<String>> {
-    let types = [
-        "UserMailbox",
-        "SharedMailbox",
-        "RoomMailbox",
-        "EquipmentMailbox",
-    ];
-    let mut map = BTreeMap::new();
-    for r in tenant["recipients"].as_array().unwrap() {
-        let smtp = r["primarySmtpAddress"].as_str().unwrap().to_lowercase();
-        if !types.contains(&r["recipientTypeDetails"].as_str().unwrap_or("")) || smtp == MONITOR {
-            continue;
-        }
-        let Some(folders) = r["folders"].as_array() else {
-            continue;
-        };
-        let Some(default) = folders
-            .iter()
-            .filter(|f| f["folderType"] == "Calendar")
-            .min_by_key(|f| f["folderPath"].as_str().unwrap().matches('/').count())
-        else {
-            continue;
-        };
-        let rights = default["permissions"].as_array().and_then(|ps| {
-            ps.iter()
-                .find(|p| p["user"].as_str().unwrap().eq_ignore_ascii_case(MONITOR))
-                .map(|p| {
-                    p["accessRights"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_str().unwrap())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-        });
-        map.insert(smtp, rights);
-    }
-    map
-}
-
-fn apps_named<'a>(state: &'a Value, name: &str) -> Vec<&'a Value> {
-    state["graph"]["applications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["displayName"] == name)
+    let all = monitor_on_default_calendars(tenant, MONITOR);
+    in_scope(tenant, MONITOR)
+        .into_iter()
+        .filter_map(|m| all.get(&m).map(|rights| (m.clone(), rights.clone())))
         .collect()
 }
 
@@ -213,8 +97,8 @@ fn setup_runs_every_step_on_the_demo_tenant() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
-    let out = t.run(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let t = SimTenant::demo();
+    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -264,7 +148,7 @@ fn setup_runs_every_step_on_the_demo_tenant() {
     );
 
     // Run again: nothing left to do.
-    let out = t.run(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (order, map) = steps(&records(&out));
     assert_eq!(order, STEPS);
@@ -284,9 +168,9 @@ fn a_missing_monitor_fails_the_grant_step_and_the_app_is_still_registered() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = monitor_rights(&t.now());
-    let out = t.run(&[
+    let out = t.run_json(&[
         "setup",
         "--monitor",
         "nobody@contoso.com",
@@ -321,9 +205,9 @@ fn without_exchange_the_steps_that_need_it_are_skipped() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     std::fs::write(t.file("admin.pfx"), b"not used: the sign-in fails first").unwrap();
-    let out = t.run(&[
+    let out = t.run_json(&[
         "setup",
         "--monitor",
         MONITOR,
@@ -372,12 +256,12 @@ fn when_the_app_registration_fails_the_steps_that_need_it_are_skipped() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::edited(|tenant| {
+    let t = SimTenant::edited(|tenant| {
         let apps = tenant["graph"]["applications"].as_array_mut().unwrap();
         apps.push(json!({ "id": "a1a1a1a1-0000-4000-8000-000000000001", "appId": "b1b1b1b1-0000-4000-8000-000000000001", "displayName": APP }));
         apps.push(json!({ "id": "a2a2a2a2-0000-4000-8000-000000000002", "appId": "b2b2b2b2-0000-4000-8000-000000000002", "displayName": APP }));
     });
-    let out = t.run(&["setup", "--monitor", MONITOR, "--restrict-to-group", GROUP]);
+    let out = t.run_json(&["setup", "--monitor", MONITOR, "--restrict-to-group", GROUP]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -426,8 +310,8 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
-    let out = t.run(&[
+    let t = SimTenant::demo();
+    let out = t.run_json(&[
         "setup",
         "--monitor",
         MONITOR,
@@ -463,9 +347,9 @@ fn setup_what_if_changes_nothing() {
     if common::pwsh().is_none() {
         return;
     }
-    let t = Tenant::demo();
+    let t = SimTenant::demo();
     let before = t.now();
-    let out = t.run(&[
+    let out = t.run_json(&[
         "setup",
         "--monitor",
         MONITOR,
@@ -527,8 +411,8 @@ fn expected(case: Ews) -> &'static str {
 const OTHER_APP: &str = "11111111-2222-3333-4444-555555555555";
 const CONNECTOR: &str = "d3d3d3d3-0000-4000-8000-000000000003";
 
-fn ews_tenant(enabled: Option<bool>, allowed: &[&str], with_app: bool) -> Tenant {
-    Tenant::edited(|tenant| {
+fn ews_tenant(enabled: Option<bool>, allowed: &[&str], with_app: bool) -> SimTenant {
+    SimTenant::edited(|tenant| {
         tenant["organizationConfig"]["ewsEnabled"] = json!(enabled);
         tenant["organizationConfig"]["ewsAllowedAppIds"] = json!(allowed);
         if with_app {
@@ -566,7 +450,7 @@ fn ews_readiness_reads_the_organization_switch() {
     ] {
         let t = ews_tenant(enabled, &[OTHER_APP], false);
         let before = t.now()["organizationConfig"].clone();
-        let out = t.run(&["ews-readiness"]);
+        let out = t.run_json(&["ews-readiness"]);
         let want = expected(case);
         assert_eq!(
             out.status.code(),
@@ -621,7 +505,7 @@ fn ews_readiness_in_setup_checks_the_registered_app() {
         (vec![OTHER_APP], Ews::EnabledAppNotAllowed),
     ] {
         let t = ews_tenant(Some(true), &allowed, true);
-        let out = t.run(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+        let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
         let (got, text) = ews_step(&out);
         assert_eq!(got, expected(case), "{case:?}: {}", describe(&out));
         assert!(text.contains(CONNECTOR), "{case:?}: {text}");
@@ -646,7 +530,7 @@ fn ews_readiness_on_exchange_server_says_the_retirement_does_not_apply() {
     }
     for (enabled, want) in [(Some(false), "failed"), (Some(true), "ok"), (None, "ok")] {
         let t = ews_tenant(enabled, &[], false);
-        let out = t.run(&[
+        let out = t.run_json(&[
             "ews-readiness",
             "--connection",
             "onprem",

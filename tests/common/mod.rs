@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod tenant;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

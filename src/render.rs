@@ -39,6 +39,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("_audit", include_str!("../templates/_audit.ps1.hbs")),
     ("_revoke", include_str!("../templates/_revoke.ps1.hbs")),
     (
+        "_run_mailboxes",
+        include_str!("../templates/_run_mailboxes.ps1.hbs"),
+    ),
+    (
         "_execution_policy",
         include_str!("../templates/_execution_policy.ps1.hbs"),
     ),

@@ -159,8 +159,20 @@ function Stop-CalpermRun {
     throw ('calperm stopped: ' + $Kind)
 }
 
-function Write-CalpermEnd {
+# The catch of a script's main block: a stop has already reported itself; anything else ends
+# the run as a fatal error.
+function Write-CalpermUnexpected {
+    param($ErrorRecord)
+    if ($script:Stopped) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $ErrorRecord.Exception.Message })
+    Set-CalpermExitCode 1
+}
+
+# The last record, then the exit code. Run by hand with `pwsh -File`, exit would drop table
+# output still being formatted, so a run by hand that succeeded ends without it.
+function Complete-CalpermRun {
     Write-CalpermRecord ([ordered]@{ type = 'end'; exitCode = $script:ExitCode })
+    if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }
 }
 
 # --- Step, item and setting records ---------------------------------------------------------
@@ -1684,6 +1696,4 @@ try {
     Disconnect-CalpermGraph
     Disconnect-CalpermExchange
 }
-Write-CalpermEnd
-# Run by hand with `pwsh -File`, exit would drop table output still being formatted.
-if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }
+Complete-CalpermRun

@@ -30,8 +30,6 @@ pub struct ScriptContext {
     pub monitor: String,
     pub access_rights: &'static str,
     pub locale: String,
-    /// The expected Calendar name when `--locale` names one.
-    pub locale_calendar: Option<String>,
     pub connection: &'static str,
     pub connection_exo: bool,
     pub connection_exo_app: bool,
@@ -49,7 +47,6 @@ pub struct ScriptContext {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub mailboxes_csv: Option<String>,
-    pub mailboxes_csv_column: Option<String>,
     pub max_retries: u32,
     pub retry_delay_ms: u32,
     /// Mailboxes a resumed grant skips.
@@ -141,7 +138,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     }
     reject_control_chars("--monitor", &monitor)?;
 
-    let (locale, locale_calendar) = resolve_locale(&o.locale)?;
+    let locale = resolve_locale(&o.locale)?;
     if uses_exchange(script, o) {
         check_connection(script, o)?;
     }
@@ -167,10 +164,9 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         )
         .into());
     }
-    let mailboxes_csv_column = match &o.mailboxes_csv {
-        Some(path) => Some(csv_identity_column(path)?),
-        None => None,
-    };
+    if let Some(path) = &o.mailboxes_csv {
+        check_mailboxes_csv(path)?;
+    }
     if o.max_retries > 20 {
         return Err(Failure::usage(
             format!("--max-retries {} is too many", o.max_retries),
@@ -237,7 +233,6 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         monitor,
         access_rights: o.access_rights.name(),
         locale,
-        locale_calendar,
         connection: connection_name(o.connection),
         connection_exo: o.connection == Connection::Exo,
         connection_exo_app: o.connection == Connection::ExoApp,
@@ -262,7 +257,6 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         include: o.include.iter().map(|s| s.trim().to_string()).collect(),
         exclude: o.exclude.iter().map(|s| s.trim().to_string()).collect(),
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
-        mailboxes_csv_column,
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
         resume_done,
@@ -336,12 +330,13 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn resolve_locale(value: &str) -> Result<(String, Option<String>)> {
+/// `auto`, or the known code `value` names (in the table's spelling).
+fn resolve_locale(value: &str) -> Result<String> {
     if value.eq_ignore_ascii_case("auto") {
-        return Ok(("auto".into(), None));
+        return Ok("auto".into());
     }
     match locale::find(value) {
-        Some(l) => Ok((l.code.clone(), Some(l.calendar.clone()))),
+        Some(l) => Ok(l.code.clone()),
         None => Err(Failure::usage(
             format!("unknown locale `{value}`"),
             format!(
@@ -451,7 +446,7 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
 
 /// Checks the CSV now (it exists, has an identity column, and at least one row), so a bad file
 /// fails before anything runs; the script reads it again at run time.
-fn csv_identity_column(path: &Path) -> Result<String> {
+fn check_mailboxes_csv(path: &Path) -> Result<()> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| {
         Failure::usage(
             format!("cannot read --mailboxes-csv {}: {e}", path.display()),
@@ -467,28 +462,27 @@ fn csv_identity_column(path: &Path) -> Result<String> {
             )
         })?
         .clone();
-    let column = CSV_IDENTITY_COLUMNS
-        .iter()
-        .find(|c| {
-            headers.iter().any(|h| {
-                h.trim()
-                    .trim_start_matches('\u{FEFF}')
-                    .eq_ignore_ascii_case(c)
-            })
+    let has_identity_column = CSV_IDENTITY_COLUMNS.iter().any(|c| {
+        headers.iter().any(|h| {
+            h.trim()
+                .trim_start_matches('\u{FEFF}')
+                .eq_ignore_ascii_case(c)
         })
-        .ok_or_else(|| {
-            Failure::usage(
-                format!(
-                    "--mailboxes-csv {} has no identity column (found: {})",
-                    path.display(),
-                    headers.iter().collect::<Vec<_>>().join(", ")
-                ),
-                format!(
-                    "add a header row with one of: {}",
-                    CSV_IDENTITY_COLUMNS.join(", ")
-                ),
-            )
-        })?;
+    });
+    if !has_identity_column {
+        return Err(Failure::usage(
+            format!(
+                "--mailboxes-csv {} has no identity column (found: {})",
+                path.display(),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+            format!(
+                "add a header row with one of: {}",
+                CSV_IDENTITY_COLUMNS.join(", ")
+            ),
+        )
+        .into());
+    }
     let rows = reader.records().count();
     if rows == 0 {
         return Err(Failure::usage(
@@ -497,7 +491,7 @@ fn csv_identity_column(path: &Path) -> Result<String> {
         )
         .into());
     }
-    Ok((*column).to_string())
+    Ok(())
 }
 
 fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {

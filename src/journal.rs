@@ -121,7 +121,8 @@ pub fn done_mailboxes(records: &[Record]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The changes a grant journal recorded, last one per mailbox: what `revoke --from-journal` undoes.
+/// The changes a grant journal recorded, the first one per mailbox (its `previous` is the state
+/// before any grant): what `revoke --from-journal` undoes.
 pub fn grant_changes(records: &[Record]) -> Vec<Mailbox> {
     let mut by_mailbox: BTreeMap<String, Mailbox> = BTreeMap::new();
     for record in records {

@@ -90,12 +90,7 @@ pub const TEMPLATE_EXTENSION: &str = ".ps1.hbs";
 /// A registry with every template loaded: the built-ins, each replaced by `<override_dir>/<name>.ps1.hbs`
 /// when that file exists.
 pub fn registry(override_dir: Option<&Path>) -> Result<Handlebars<'static>> {
-    let mut hb = Handlebars::new();
-    hb.set_strict_mode(true);
-    hb.register_escape_fn(powershell::quote);
-    hb.register_helper("int", Box::new(int_helper));
-    hb.register_helper("bool", Box::new(bool_helper));
-    hb.register_helper("array", Box::new(array_helper));
+    let mut hb = engine();
 
     if let Some(dir) = override_dir
         && !dir.is_dir()
@@ -121,6 +116,17 @@ pub fn registry(override_dir: Option<&Path>) -> Result<Handlebars<'static>> {
             .with_context(|| format!("the template `{file_name}` does not parse"))?;
     }
     Ok(hb)
+}
+
+/// A registry without templates: strict mode, PowerShell quoting as the escape, typed helpers.
+fn engine() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(powershell::quote);
+    hb.register_helper("int", Box::new(int_helper));
+    hb.register_helper("bool", Box::new(bool_helper));
+    hb.register_helper("array", Box::new(array_helper));
+    hb
 }
 
 /// Renders template `name` with `data`; the result starts with the UTF-8 BOM.
@@ -202,13 +208,7 @@ mod tests {
     use serde_json::json;
 
     fn hb() -> Handlebars<'static> {
-        let mut hb = Handlebars::new();
-        hb.set_strict_mode(true);
-        hb.register_escape_fn(powershell::quote);
-        hb.register_helper("int", Box::new(int_helper));
-        hb.register_helper("bool", Box::new(bool_helper));
-        hb.register_helper("array", Box::new(array_helper));
-        hb
+        engine()
     }
 
     #[test]

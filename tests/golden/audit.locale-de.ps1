@@ -549,12 +549,11 @@ function Get-CalpermNamedMailbox {
     try {
         Invoke-CalpermExchange -Command 'Get-EXOMailbox' -Parameters @{ Identity = $Identity; Properties = @('Languages') } -Tally $tally
     } catch {
-        Write-CalpermRecord ([ordered]@{
-                type = 'mailbox'; mailbox = $Identity; outcome = 'failed'; displayName = $null; recipientType = $null
-                folder = $null; folderIdentity = $null; previous = $null; rights = $null
-                kind = (Get-CalpermFailureKind (Get-CalpermErrorKind $_)); message = $_.Exception.Message
-                retries = $tally.retries; calls = 0
-            })
+        $record = New-CalpermMailboxRecord -Address $Identity
+        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $record.message = $_.Exception.Message
+        $record.retries = $tally.retries
+        Write-CalpermRecord $record
     }
 }
 
@@ -571,15 +570,16 @@ function Get-CalpermTargetMailbox {
     }
 }
 
-# A mailbox record with every field present, as the report expects.
+# A mailbox record with every field present, as the report expects: of a mailbox Exchange
+# returned, or only of an address (a mailbox Exchange could not find, a journal entry).
 function New-CalpermMailboxRecord {
-    param($Mailbox)
-    [ordered]@{
+    param($Mailbox, [string] $Address)
+    $record = [ordered]@{
         type           = 'mailbox'
-        mailbox        = [string]$Mailbox.PrimarySmtpAddress
+        mailbox        = $Address
         outcome        = 'failed'
-        displayName    = [string]$Mailbox.DisplayName
-        recipientType  = [string]$Mailbox.RecipientTypeDetails
+        displayName    = $null
+        recipientType  = $null
         folder         = $null
         folderIdentity = $null
         previous       = $null
@@ -589,6 +589,12 @@ function New-CalpermMailboxRecord {
         retries        = 0
         calls          = 0
     }
+    if ($Mailbox) {
+        $record.mailbox = [string]$Mailbox.PrimarySmtpAddress
+        $record.displayName = [string]$Mailbox.DisplayName
+        $record.recipientType = [string]$Mailbox.RecipientTypeDetails
+    }
+    $record
 }
 
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.

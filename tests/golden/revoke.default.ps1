@@ -543,12 +543,11 @@ function Get-CalpermNamedMailbox {
     try {
         Invoke-CalpermExchange -Command 'Get-EXOMailbox' -Parameters @{ Identity = $Identity; Properties = @('Languages') } -Tally $tally
     } catch {
-        Write-CalpermRecord ([ordered]@{
-                type = 'mailbox'; mailbox = $Identity; outcome = 'failed'; displayName = $null; recipientType = $null
-                folder = $null; folderIdentity = $null; previous = $null; rights = $null
-                kind = (Get-CalpermFailureKind (Get-CalpermErrorKind $_)); message = $_.Exception.Message
-                retries = $tally.retries; calls = 0
-            })
+        $record = New-CalpermMailboxRecord -Address $Identity
+        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $record.message = $_.Exception.Message
+        $record.retries = $tally.retries
+        Write-CalpermRecord $record
     }
 }
 
@@ -565,15 +564,16 @@ function Get-CalpermTargetMailbox {
     }
 }
 
-# A mailbox record with every field present, as the report expects.
+# A mailbox record with every field present, as the report expects: of a mailbox Exchange
+# returned, or only of an address (a mailbox Exchange could not find, a journal entry).
 function New-CalpermMailboxRecord {
-    param($Mailbox)
-    [ordered]@{
+    param($Mailbox, [string] $Address)
+    $record = [ordered]@{
         type           = 'mailbox'
-        mailbox        = [string]$Mailbox.PrimarySmtpAddress
+        mailbox        = $Address
         outcome        = 'failed'
-        displayName    = [string]$Mailbox.DisplayName
-        recipientType  = [string]$Mailbox.RecipientTypeDetails
+        displayName    = $null
+        recipientType  = $null
         folder         = $null
         folderIdentity = $null
         previous       = $null
@@ -583,6 +583,12 @@ function New-CalpermMailboxRecord {
         retries        = 0
         calls          = 0
     }
+    if ($Mailbox) {
+        $record.mailbox = [string]$Mailbox.PrimarySmtpAddress
+        $record.displayName = [string]$Mailbox.DisplayName
+        $record.recipientType = [string]$Mailbox.RecipientTypeDetails
+    }
+    $record
 }
 
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
@@ -626,11 +632,8 @@ function Invoke-CalpermRevoke {
 # again. A calendar whose entry changed since the grant is left alone and reported skipped.
 function Invoke-CalpermRestore {
     param([hashtable] $Entry)
-    $record = [ordered]@{
-        type = 'mailbox'; mailbox = $Entry.Mailbox; outcome = 'failed'; displayName = $null; recipientType = $null
-        folder = $null; folderIdentity = $Entry.FolderIdentity; previous = $null; rights = $null
-        kind = $null; message = $null; retries = 0; calls = 0
-    }
+    $record = New-CalpermMailboxRecord -Address $Entry.Mailbox
+    $record.folderIdentity = $Entry.FolderIdentity
     $tally = @{ calls = 0; retries = 0 }
     try {
         $current = Get-CalpermMonitorRights -Identity $Entry.FolderIdentity -Tally $tally

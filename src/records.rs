@@ -195,7 +195,8 @@ pub struct Setting {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fatal {
-    /// monitor-not-found, monitor-ambiguous, connect, module-missing, other.
+    /// monitor-not-found, monitor-ambiguous, monitor-invalid (cannot hold folder permissions),
+    /// connect, module-missing, other.
     pub kind: String,
     pub message: String,
 }

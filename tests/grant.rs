@@ -3,75 +3,15 @@
 
 mod common;
 
-use common::tenant::{SimTenant, describe, in_scope, monitor_on_default_calendars, records};
+use common::tenant::{
+    SimTenant, describe, in_scope, mailbox_records, monitor_on_default_calendars, outcome_counts,
+    permissions,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Output;
 
 const MONITOR: &str = "monitor@contoso.com";
-
-/// Every folder's permission entries: (mailbox, folder path) → sorted "user=rights" strings.
-fn permissions(tenant: &Value) -> BTreeMap<(String, String), Vec<String>> {
-    let mut map = BTreeMap::new();
-    for recipient in tenant["recipients"].as_array().unwrap() {
-        let Some(folders) = recipient["folders"].as_array() else {
-            continue;
-        };
-        for folder in folders {
-            let mut entries: Vec<String> = folder["permissions"]
-                .as_array()
-                .map(|ps| {
-                    ps.iter()
-                        .map(|p| {
-                            let rights: Vec<String> = p["accessRights"]
-                                .as_array()
-                                .unwrap()
-                                .iter()
-                                .map(|r| r.as_str().unwrap().to_string())
-                                .collect();
-                            format!(
-                                "{}={}",
-                                p["user"].as_str().unwrap().to_lowercase(),
-                                rights.join(",")
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            entries.sort();
-            map.insert(
-                (
-                    recipient["primarySmtpAddress"]
-                        .as_str()
-                        .unwrap()
-                        .to_lowercase(),
-                    folder["folderPath"].as_str().unwrap().to_string(),
-                ),
-                entries,
-            );
-        }
-    }
-    map
-}
-
-/// The mailbox records of a `--format json` report.
-fn mailbox_records(output: &Output) -> Vec<Value> {
-    records(output)
-        .into_iter()
-        .filter(|r| r["type"] == "mailbox")
-        .collect()
-}
-
-fn outcome_counts(records: &[Value]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for r in records {
-        *counts
-            .entry(r["outcome"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
-    counts
-}
 
 #[test]
 fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {

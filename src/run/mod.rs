@@ -186,7 +186,7 @@ fn conclude(
         }
         Verdict::Configuration(message) => Err(Failure::usage(
             message,
-            "check --monitor: it must name exactly one mailbox or mail user (its UPN or SMTP address is safest); nothing was changed",
+            "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed",
         )
         .into()),
         Verdict::Abnormal(reason) => {

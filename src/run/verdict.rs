@@ -3,7 +3,7 @@
 //! | calperm | when |
 //! |---|---|
 //! | 4 | interrupted; pwsh killed by a signal or exited with a code other than 0, 1, 2; marked lines that were not records; no `end` record; the journal could not be written |
-//! | 2 | a `fatal` record of kind `monitor-not-found` or `monitor-ambiguous` (nothing was changed) |
+//! | 2 | a `fatal` record of kind `monitor-not-found`, `monitor-ambiguous` or `monitor-invalid` (nothing was changed) |
 //! | 1 | any other `fatal` record; a failed mailbox, step or item; or the script itself said it failed |
 //! | 0 | otherwise |
 
@@ -48,7 +48,7 @@ pub(crate) enum Verdict {
 }
 
 /// Fatal kinds that mean the monitor option is wrong: a configuration error, nothing changed.
-const CONFIGURATION_FATALS: [&str; 2] = ["monitor-not-found", "monitor-ambiguous"];
+const CONFIGURATION_FATALS: [&str; 3] = ["monitor-not-found", "monitor-ambiguous", "monitor-invalid"];
 
 /// Decides the outcome. `trouble` names a problem on calperm's side (reading pwsh's output,
 /// writing the journal) that makes the run's record incomplete.
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn monitor_fatals_are_configuration_errors() {
-        for kind in ["monitor-not-found", "monitor-ambiguous"] {
+        for kind in ["monitor-not-found", "monitor-ambiguous", "monitor-invalid"] {
             let v = decide(
                 &tally(&[start(), fatal(kind), end(2)]),
                 ChildEnd::Exited(2),

@@ -48,7 +48,8 @@ pub(crate) enum Verdict {
 }
 
 /// Fatal kinds that mean the monitor option is wrong: a configuration error, nothing changed.
-const CONFIGURATION_FATALS: [&str; 3] = ["monitor-not-found", "monitor-ambiguous", "monitor-invalid"];
+const CONFIGURATION_FATALS: [&str; 3] =
+    ["monitor-not-found", "monitor-ambiguous", "monitor-invalid"];
 
 /// Decides the outcome. `trouble` names a problem on calperm's side (reading pwsh's output,
 /// writing the journal) that makes the run's record incomplete.

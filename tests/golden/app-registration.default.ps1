@@ -46,8 +46,9 @@
     Needs the modules Microsoft.Graph.Authentication and Microsoft.Graph.Applications
     (Install-Module Microsoft.Graph.Authentication, Microsoft.Graph.Applications -Scope CurrentUser).
     Rendered by calperm 0.1.0. Render it again with `calperm render app-registration`,
-    or run it with `calperm run app-registration`. It runs unchanged on Windows PowerShell 5.1 and
-    PowerShell 7.2 or later.
+    or run it with `calperm run app-registration`. It runs unchanged on
+    Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.10 lists 7.6); on
+    other versions it warns.
 #>
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
@@ -72,8 +73,15 @@ $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
 if ($RecordMarker) {
-    # calperm reads the records as UTF-8, whatever the console code page.
-    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+    # calperm reads the records as UTF-8, whatever the console code page. Where there is no
+    # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { Write-Verbose ('Console output encoding left as it is: ' + $_.Exception.Message) }
+}
+# Supported: Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and
+# later need 7.4; 3.10 lists 7.6 and 5.1, field-notes §7).
+$script:PSVersionNumber = New-Object System.Version -ArgumentList $PSVersionTable.PSVersion.Major, $PSVersionTable.PSVersion.Minor
+if ($script:PSVersionNumber -lt [version]'5.1' -or ($script:PSVersionNumber.Major -ge 6 -and $script:PSVersionNumber -lt [version]'7.4')) {
+    Write-Warning ('PowerShell {0} is not supported: use Windows PowerShell 5.1 or PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and later need 7.4; 3.10 lists 7.6).' -f $PSVersionTable.PSVersion)
 }
 
 # Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.

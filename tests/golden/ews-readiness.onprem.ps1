@@ -3,7 +3,9 @@
     Checks whether the connector can use Exchange Web Services (EWS), and until when.
 .DESCRIPTION
     Reads the organization's EWS settings (Get-OrganizationConfig: EwsEnabled, EwsAllowedAppIDs,
-    EwsApplicationAccessPolicy, EwsAllowList) and changes nothing. Reports two steps:
+    EwsApplicationAccessPolicy, EwsAllowList) and each mailbox's EwsEnabled
+    (Get-CASMailbox; EWS is allowed for a mailbox only if neither is False), and
+    changes nothing. Reports two steps:
       ews-settings   the settings could be read (they follow as settings)
       ews-readiness  ok: the connector's app can use EWS today; failed: it cannot (the message
                      gives the Set-OrganizationConfig command that would allow it); skipped: it
@@ -22,8 +24,9 @@
     .\ews-readiness.ps1 -ConnectorAppId 11111111-2222-3333-4444-555555555555
 .NOTES
     Rendered by calperm 0.1.0 (connection: onprem). Render it again with
-    `calperm render ews-readiness`, or run it with `calperm run ews-readiness`. It runs unchanged
-    on Windows PowerShell 5.1 and PowerShell 7.2 or later.
+    `calperm render ews-readiness`, or run it with `calperm run ews-readiness`. It runs unchanged on
+    Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.10 lists 7.6); on
+    other versions it warns.
 #>
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
@@ -46,8 +49,15 @@ $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
 if ($RecordMarker) {
-    # calperm reads the records as UTF-8, whatever the console code page.
-    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+    # calperm reads the records as UTF-8, whatever the console code page. Where there is no
+    # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { Write-Verbose ('Console output encoding left as it is: ' + $_.Exception.Message) }
+}
+# Supported: Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and
+# later need 7.4; 3.10 lists 7.6 and 5.1, field-notes §7).
+$script:PSVersionNumber = New-Object System.Version -ArgumentList $PSVersionTable.PSVersion.Major, $PSVersionTable.PSVersion.Minor
+if ($script:PSVersionNumber -lt [version]'5.1' -or ($script:PSVersionNumber.Major -ge 6 -and $script:PSVersionNumber -lt [version]'7.4')) {
+    Write-Warning ('PowerShell {0} is not supported: use Windows PowerShell 5.1 or PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and later need 7.4; 3.10 lists 7.6).' -f $PSVersionTable.PSVersion)
 }
 
 # Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
@@ -168,7 +178,7 @@ function Connect-CalpermExchange {
     $null = Import-PSSession $script:ExchangeSession -DisableNameChecking -AllowClobber
 }
 function Disconnect-CalpermExchange {
-    if ($script:ExchangeSession) { Remove-PSSession $script:ExchangeSession -ErrorAction SilentlyContinue }
+    if ($script:ExchangeSession) { Remove-PSSession $script:ExchangeSession -WhatIf:$false -ErrorAction SilentlyContinue }
 }
 $script:Connected = $false
 $script:ExchangeSession = $null
@@ -215,6 +225,42 @@ function Get-CalpermConfigList {
     , $values
 }
 
+# The mailbox-level switch (field-notes §8): EWS is allowed for a mailbox only if neither the
+# organization's nor the mailbox's EwsEnabled is False (MC1015893; the Set-CASMailbox doc: the
+# mailbox value counts only where the organization's is not False). EwsEnabled is in the minimum
+# property set, so the list streams and only the blocked mailboxes are kept.
+function Get-CalpermEwsMailboxBlock {
+    $blocked = New-Object System.Collections.ArrayList
+    $total = 0
+    Get-CASMailbox -ResultSize Unlimited -ErrorAction Stop | ForEach-Object {
+        $total++
+        if ([string]$_.EwsEnabled -eq 'False') { [void]$blocked.Add([string]$_.PrimarySmtpAddress) }
+    }
+    @{ Total = $total; Blocked = $blocked }
+}
+
+# Reads the mailbox-level switch and reports it; returns a note for the readiness message ('' when
+# no mailbox blocks EWS).
+function Get-CalpermEwsMailboxNote {
+    param([string] $OrganizationEnabled)
+    try {
+        $mailboxes = Get-CalpermEwsMailboxBlock
+    } catch {
+        Write-CalpermSetting -Name 'Mailboxes with EwsEnabled False' -Value 'not read' -Note ('Get-CASMailbox failed: ' + $_.Exception.Message)
+        return ' The mailbox-level EwsEnabled could not be read.'
+    }
+    $count = $mailboxes.Blocked.Count
+    $examples = @($mailboxes.Blocked | Select-Object -First 10) -join ', '
+    if ($count -gt 10) { $examples += ', ...' }
+    $note = 'Per mailbox (Get-CASMailbox EwsEnabled); EWS is allowed for a mailbox only if neither this nor the organization''s EwsEnabled is False.'
+    if ($count -gt 0) { $note += ' ' + $examples }
+    Write-CalpermSetting -Name 'Mailboxes with EwsEnabled False' -Value ('{0} of {1}' -f $count, $mailboxes.Total) -Note $note
+    if ($count -eq 0 -or $OrganizationEnabled -eq 'False') { return '' }
+    $text = (' {0} of {1} mailboxes have EwsEnabled False: EWS is blocked for them whatever the organization allows ({2}). To allow one: Set-CASMailbox -Identity <mailbox> -EwsEnabled $true.' -f $count, $mailboxes.Total, $examples)
+    Write-Warning $text.Trim()
+    $text
+}
+
 function Invoke-CalpermEwsReadiness {
     param([string] $ConnectorAppId)
     $ConnectorAppId = ([string]$ConnectorAppId).Trim()
@@ -238,6 +284,7 @@ function Invoke-CalpermEwsReadiness {
         $summary += ' EwsApplicationAccessPolicy: {0}.' -f $policy
     }
     Write-CalpermStep -Step 'ews-settings' -Outcome 'ok' -Message $summary
+    $mailboxNote = Get-CalpermEwsMailboxNote -OrganizationEnabled $enabled
 
     # The older user-agent policy must let the connector through too (entra.md §4.2).
     $policyNote = ''
@@ -259,7 +306,7 @@ function Invoke-CalpermEwsReadiness {
     } elseif ($policyBlocksAll) {
         Write-CalpermStep -Step 'ews-readiness' -Outcome 'failed' -Message ('EWS is on, but' + $policyNote)
     } else {
-        Write-CalpermStep -Step 'ews-readiness' -Outcome 'ok' -Message ('EWS is on for the organization. The Exchange Online EWS retirement does not apply to Exchange Server. The connector''s server URL is this server''s EWS URL (Get-WebServicesVirtualDirectory shows it), not outlook.office365.com.' + $policyNote)
+        Write-CalpermStep -Step 'ews-readiness' -Outcome 'ok' -Message ('EWS is on for the organization. The Exchange Online EWS retirement does not apply to Exchange Server. The connector''s server URL is this server''s EWS URL (Get-WebServicesVirtualDirectory shows it), not outlook.office365.com.' + $policyNote + $mailboxNote)
     }
 }
 

@@ -34,7 +34,8 @@
 .NOTES
     Rendered by calperm 0.1.0 (connection: exo). Render it again with
     `calperm render revoke`, or run it with `calperm run revoke`. It runs unchanged on
-    Windows PowerShell 5.1 and PowerShell 7.2 or later.
+    Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.10 lists 7.6); on
+    other versions it warns.
 .EXAMPLE
     .\revoke.ps1 -WhatIf
 #>
@@ -71,8 +72,15 @@ $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
 if ($RecordMarker) {
-    # calperm reads the records as UTF-8, whatever the console code page.
-    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+    # calperm reads the records as UTF-8, whatever the console code page. Where there is no
+    # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { Write-Verbose ('Console output encoding left as it is: ' + $_.Exception.Message) }
+}
+# Supported: Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and
+# later need 7.4; 3.10 lists 7.6 and 5.1, field-notes §7).
+$script:PSVersionNumber = New-Object System.Version -ArgumentList $PSVersionTable.PSVersion.Major, $PSVersionTable.PSVersion.Minor
+if ($script:PSVersionNumber -lt [version]'5.1' -or ($script:PSVersionNumber.Major -ge 6 -and $script:PSVersionNumber -lt [version]'7.4')) {
+    Write-Warning ('PowerShell {0} is not supported: use Windows PowerShell 5.1 or PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and later need 7.4; 3.10 lists 7.6).' -f $PSVersionTable.PSVersion)
 }
 
 # Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
@@ -128,20 +136,65 @@ function Complete-CalpermRun {
 }
 
 # --- Calling Exchange: classify errors, back off when throttled -----------------------------
-# Exchange Online V3 errors read '<LocId>|<Exception.Type>|<text>' (reference: exchange.md §2.1);
-# typed catch blocks do not work with them, so errors are classified by exception type name first
-# and by text only where no type name exists (throttling has no confirmed exact text).
+# Every Exchange error is classified here and nowhere else. Exchange Online V3 errors read
+# '<LocId>|<Exception.Type>|<text>' (exchange.md §2.1), but live tenants also return '||<text>'
+# with no LocId and no type (field-notes §2), and remote sessions (Exchange Server, Import-PSSession)
+# give the plain text with the type only in CategoryInfo. So: the exception type when there is one
+# (in the message, in CategoryInfo.Reason, or as 'FailureCategory=Cmdlet-<type>' in the
+# FullyQualifiedErrorId), else the text. Typed catch blocks do not work with V3 errors.
+# Kinds: entry-exists, no-entry, not-found, ambiguous, throttled, transient, access-denied, other.
+
+# Exception type names (the short name) that say what happened.
+$script:ErrorKindByType = @{
+    UserAlreadyExistsInPermissionEntryException = 'entry-exists'
+    UserNotFoundInPermissionEntryException      = 'no-entry'
+    ManagementObjectNotFoundException           = 'not-found'
+    ManagementObjectAmbiguousException          = 'ambiguous'
+    ServerBusyException                         = 'throttled'
+    UnauthorizedAccessException                 = 'access-denied'
+}
+# Wrapper types that say nothing about the cause: the text decides.
+$script:ErrorGenericTypes = @('Exception', 'RemoteException', 'RuntimeException', 'ActionPreferenceStopException',
+    'CmdletInvocationException', 'MethodInvocationException', 'PSInvalidOperationException', 'InvalidOperationException')
+
+# The short exception type name an Exchange error carries, or '' when it carries none.
+function Get-CalpermErrorType {
+    param($ErrorRecord)
+    $message = [string]$ErrorRecord.Exception.Message
+    # '<LocId>|<Namespace.Type>|<text>'; '||<text>' has no type.
+    if ($message -match '^[^|\s]*\|([\w.]+)\|') { return ($Matches[1] -split '\.')[-1] }
+    $reason = ''
+    if ($ErrorRecord.CategoryInfo) { $reason = [string]$ErrorRecord.CategoryInfo.Reason }
+    if ($reason -match 'Exception$' -and $script:ErrorGenericTypes -notcontains $reason) { return $reason }
+    if ([string]$ErrorRecord.FullyQualifiedErrorId -match 'FailureCategory=Cmdlet-(\w+Exception)') { return $Matches[1] }
+    ''
+}
+
+# The kind of an Exchange error: by exception type when present, else by its text.
 function Get-CalpermErrorKind {
     param($ErrorRecord)
+    $type = Get-CalpermErrorType $ErrorRecord
+    if ($type) {
+        if ($script:ErrorKindByType.ContainsKey($type)) { return $script:ErrorKindByType[$type] }
+        if ($type -match '(?i)Throttl|TooManyRequests|ServerBusy') { return 'throttled' }
+        if ($type -match '(?i)Transient|Timeout') { return 'transient' }
+        if ($type -match '(?i)AccessDenied|Unauthorized|PermissionDenied') { return 'access-denied' }
+        # CommandNotFoundException is a missing cmdlet, not a missing object.
+        if ($type -ne 'CommandNotFoundException' -and $type -match 'NotFoundException$') { return 'not-found' }
+    }
     $text = [string]$ErrorRecord.Exception.Message
-    if ($ErrorRecord.CategoryInfo) { $text += ' ' + [string]$ErrorRecord.CategoryInfo.Reason }
-    if ($text -match 'UserAlreadyExistsInPermissionEntryException') { return 'entry-exists' }
-    if ($text -match 'UserNotFoundInPermissionEntryException') { return 'no-entry' }
-    if ($text -match 'ManagementObjectAmbiguousException') { return 'ambiguous' }
-    if ($text -match '(?i)micro delay|throttl|server ?busy|TooManyRequests|Too Many Requests|\b429\b|exceeded the maximum number of connections') { return 'throttled' }
-    if ($text -match '(?i)TransientException|HttpStatusCode=5\d\d|\b50[234]\b|temporarily unavailable|timed out') { return 'transient' }
-    if ($text -match 'ManagementObjectNotFoundException|NotFoundException') { return 'not-found' }
-    if ($text -match '(?i)AccessDenied|Access is denied|UnauthorizedAccess|Forbidden|\b403\b') { return 'access-denied' }
+    # Texts of exchange.md §2.2 and field-notes §2/§3.
+    if ($text -match '(?i)An existing permission entry was found') { return 'entry-exists' }
+    if ($text -match '(?i)There is no existing permission entry found for user') { return 'no-entry' }
+    if ($text -match '(?i)matches multiple entries|isn''t unique') { return 'ambiguous' }
+    # Throttling (exchange.md §2.3: no confirmed V3 text; the recommended pattern) and the
+    # tenant-wide concurrency limit (field-notes §3).
+    if ($text -match '(?i)micro delay|throttl|server ?busy|TooManyRequests|Too Many Requests|\b429\b|exceeded the maximum number of connections|maximum number of concurrent requests') { return 'throttled' }
+    if ($text -match '(?i)HttpStatusCode=5\d\d|\b50[234]\b|temporarily unavailable|timed out|transient error') { return 'transient' }
+    if ($text -match '(?i)couldn''t be found|could not be found|doesn''t exist|does not exist|couldn''t be read from domain controller') { return 'not-found' }
+    # Inference: no exact Exchange access-denied text is in the reference; the usual wordings.
+    if ($text -match '(?i)access is denied|access denied|AccessDenied|Forbidden|\b403\b|Insufficient privileges|not authorized') { return 'access-denied' }
+    if ($ErrorRecord.CategoryInfo -and [string]$ErrorRecord.CategoryInfo.Category -eq 'PermissionDenied') { return 'access-denied' }
     'other'
 }
 
@@ -350,10 +403,14 @@ $script:CalendarNames = @{
     'vi' = 'Lịch'
 }
 
+# Set when the tenant refuses to list mailbox languages (field-notes §10): no name is guessed then.
+$script:LanguagesRefused = $false
+
 # The expected name of the mailbox's default calendar, or $null when there is no good guess.
 function Get-CalpermExpectedCalendarName {
     param($Mailbox)
     if ($Locale -ne 'auto') { return $script:CalendarNames[$Locale.ToLowerInvariant()] }
+    if ($script:LanguagesRefused) { return $null }
     $languages = @()
     if ($Mailbox.PSObject.Properties['Languages']) { $languages = @($Mailbox.Languages | Where-Object { $_ }) }
     # Mailboxes nobody has signed in to keep the English names they were created with.
@@ -369,7 +426,10 @@ function Get-CalpermExpectedCalendarName {
 
 # The mailbox's default calendar found by FolderType: the root folder of type 'Calendar'
 # (secondary calendars are 'User Created'; a nested second 'Calendar' row is not the default).
-# Returns Name and Identity ('<mailbox>:<FolderId>', language-proof) or $null.
+# Returns Name and Identity or $null. The identity is the documented '<mailbox>:\<Name>' for a
+# root-level calendar whose name can be written as a path; otherwise '<mailbox>:<FolderId>'
+# (works in production, but whether Get-EXOMailboxFolderStatistics' FolderId has the same form as
+# Get-MailboxFolderStatistics' is not confirmed; field-notes §10).
 function Resolve-CalpermDefaultCalendar {
     param([string] $Owner, [hashtable] $Tally)
     $folders = @(Invoke-CalpermExchange -Command 'Get-EXOMailboxFolderStatistics' -Parameters @{ Identity = $Owner; FolderScope = 'Calendar' } -Tally $Tally)
@@ -377,7 +437,21 @@ function Resolve-CalpermDefaultCalendar {
         Sort-Object { ([string]$_.FolderPath).Trim('/').Split('/').Count })
     if ($calendars.Count -eq 0) { return $null }
     $default = $calendars[0]
-    @{ Name = [string]$default.Name; Identity = ('{0}:{1}' -f $Owner, [string]$default.FolderId); Guessed = $false }
+    $name = [string]$default.Name
+    @{ Name = $name; Identity = (Get-CalpermCalendarIdentity -Owner $Owner -Folder $default); Guessed = $false }
+}
+
+# '<mailbox>:\<Name>' when the folder sits at the top (FolderPath '/<Name>') and its name can be
+# written as a path: not empty, no '\' (the path separator), no '/' (shown as U+F8FF in folder
+# identities; inference: not safe in a path either) and no surrounding spaces. Else the FolderId.
+function Get-CalpermCalendarIdentity {
+    param([string] $Owner, $Folder)
+    $name = [string]$Folder.Name
+    $path = [string]$Folder.FolderPath
+    if ($name -and $path -eq ('/' + $name) -and $name -notmatch '[\\/\uF8FF]' -and $name.Trim() -eq $name) {
+        return ('{0}:\{1}' -f $Owner, $name)
+    }
+    '{0}:{1}' -f $Owner, [string]$Folder.FolderId
 }
 
 # The folder to try first for a mailbox: the guessed name, else the FolderType lookup.
@@ -455,7 +529,7 @@ function Connect-CalpermExchange {
     $script:Connected = $true
 }
 function Disconnect-CalpermExchange {
-    if ($script:Connected) { Disconnect-ExchangeOnline -Confirm:$false -ErrorAction SilentlyContinue }
+    if ($script:Connected) { Disconnect-ExchangeOnline -Confirm:$false -WhatIf:$false -ErrorAction SilentlyContinue }
 }
 $script:Connected = $false
 $script:ExchangeSession = $null
@@ -472,15 +546,21 @@ function Connect-CalpermExchangeOrStop {
 $script:MonitorMailbox = $null
 $script:MonitorUser = $null
 
+# Recipients that can hold folder permissions (Add-MailboxFolderPermission -User: a mailbox, a
+# mail user or a mail-enabled security group; field-notes §9).
+$script:MonitorTypes = @('UserMailbox', 'SharedMailbox', 'RoomMailbox', 'EquipmentMailbox', 'LinkedMailbox', 'LinkedRoomMailbox',
+    'SchedulingMailbox', 'TeamMailbox', 'MailUser', 'GuestMailUser', 'MailUniversalSecurityGroup')
+
 # Resolves the monitor once, before any change: missing or ambiguous stops the run with
-# Exchange's own message.
+# Exchange's own message. It is looked up as a recipient, so a mail user or a mail-enabled
+# security group is found too.
 function Resolve-CalpermMonitor {
     if ([string]::IsNullOrWhiteSpace($Monitor)) {
-        # An empty identity would make Get-Mailbox return every mailbox (exchange.md §1.3).
+        # An empty identity would make Get-Recipient return every recipient (exchange.md §1.3).
         Stop-CalpermRun -Kind 'monitor-not-found' -Message 'The Monitor parameter is empty.' -ExitCode 2
     }
     try {
-        $found = @(Get-EXOMailbox -Identity $Monitor -ErrorAction Stop)
+        $found = @(Get-EXORecipient -Identity $Monitor -ErrorAction Stop)
     } catch {
         $kind = Get-CalpermErrorKind $_
         if ($kind -eq 'not-found') { Stop-CalpermRun -Kind 'monitor-not-found' -Message $_.Exception.Message -ExitCode 2 }
@@ -489,6 +569,10 @@ function Resolve-CalpermMonitor {
     }
     if ($found.Count -ne 1) {
         Stop-CalpermRun -Kind 'monitor-ambiguous' -Message ("The operation couldn't be performed because '{0}' matches multiple entries." -f $Monitor) -ExitCode 2
+    }
+    $type = [string]$found[0].RecipientTypeDetails
+    if ($script:MonitorTypes -notcontains $type) {
+        Stop-CalpermRun -Kind 'monitor-invalid' -Message ("The monitor '{0}' is a {1}, which cannot hold folder permissions: use a mailbox, a mail user or a mail-enabled security group." -f $Monitor, $type) -ExitCode 2
     }
     $script:MonitorMailbox = $found[0]
     $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
@@ -534,6 +618,15 @@ function Get-CalpermExpectedTotal {
     $null
 }
 
+# Get-EXOMailbox -Properties Languages (Languages is in no property set) may be refused by a
+# tenant (field-notes §10): then no calendar name is guessed from a language, and each mailbox's
+# calendar is found by FolderType (one more call per mailbox) instead of failing the run.
+function Set-CalpermLanguagesRefused {
+    param($ErrorRecord)
+    $script:LanguagesRefused = $true
+    Write-Warning ('Get-EXOMailbox -Properties Languages was refused ({0}): calendar names are not guessed; each default calendar is found by FolderType.' -f $ErrorRecord.Exception.Message)
+}
+
 # One named mailbox (from -Include or the CSV); a name Exchange does not know is reported failed.
 function Get-CalpermNamedMailbox {
     param([string] $Identity)
@@ -541,7 +634,19 @@ function Get-CalpermNamedMailbox {
     if (-not $Identity) { return }
     $tally = @{ calls = 0; retries = 0 }
     try {
-        Invoke-CalpermExchange -Command 'Get-EXOMailbox' -Parameters @{ Identity = $Identity; Properties = @('Languages') } -Tally $tally
+        if (-not $script:LanguagesRefused) {
+            try {
+                return (Invoke-CalpermExchange -Command 'Get-EXOMailbox' -Parameters @{ Identity = $Identity; Properties = @('Languages') } -Tally $tally)
+            } catch {
+                # Only an error that is not about the mailbox itself can be the refusal.
+                if ((Get-CalpermErrorKind $_) -ne 'other') { throw }
+                $refusal = $_
+            }
+            $found = Invoke-CalpermExchange -Command 'Get-EXOMailbox' -Parameters @{ Identity = $Identity } -Tally $tally
+            Set-CalpermLanguagesRefused $refusal
+            return $found
+        }
+        Invoke-CalpermExchange -Command 'Get-EXOMailbox' -Parameters @{ Identity = $Identity } -Tally $tally
     } catch {
         $record = New-CalpermMailboxRecord -Address $Identity
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
@@ -551,7 +656,8 @@ function Get-CalpermNamedMailbox {
     }
 }
 
-# Streams the mailboxes in scope, one at a time: the list of every mailbox is never held in memory.
+# The mailboxes in scope, one at a time. Exchange Online streams them: the list of every mailbox
+# is never held in memory.
 function Get-CalpermTargetMailbox {
     if ($MailboxesCsv) {
         $column = Get-CalpermCsvColumn
@@ -560,7 +666,18 @@ function Get-CalpermTargetMailbox {
     } elseif ($Include.Count -gt 0) {
         foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
     } else {
-        Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes -Properties Languages
+        if (-not $script:LanguagesRefused) {
+            $streamed = 0
+            try {
+                Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes -Properties Languages -ErrorAction Stop | ForEach-Object { $streamed++; $_ }
+                return
+            } catch {
+                # Once a mailbox went on, an error is not the refusal (and must not restart the list).
+                if ($streamed -gt 0 -or (Get-CalpermErrorKind $_) -ne 'other') { throw }
+                Set-CalpermLanguagesRefused $_
+            }
+        }
+        Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes
     }
 }
 

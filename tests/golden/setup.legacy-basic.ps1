@@ -66,7 +66,8 @@
 .NOTES
     Rendered by calperm 0.1.0 (connection: legacy-basic). Render it again with
     `calperm render setup`, or run it with `calperm run setup`. It runs unchanged on
-    Windows PowerShell 5.1 and PowerShell 7.2 or later.
+    Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.10 lists 7.6); on
+    other versions it warns.
 .EXAMPLE
     .\setup.ps1 -WhatIf
     Shows what every step would do, changes nothing.
@@ -115,8 +116,15 @@ $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
 if ($RecordMarker) {
-    # calperm reads the records as UTF-8, whatever the console code page.
-    [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
+    # calperm reads the records as UTF-8, whatever the console code page. Where there is no
+    # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { Write-Verbose ('Console output encoding left as it is: ' + $_.Exception.Message) }
+}
+# Supported: Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and
+# later need 7.4; 3.10 lists 7.6 and 5.1, field-notes §7).
+$script:PSVersionNumber = New-Object System.Version -ArgumentList $PSVersionTable.PSVersion.Major, $PSVersionTable.PSVersion.Minor
+if ($script:PSVersionNumber -lt [version]'5.1' -or ($script:PSVersionNumber.Major -ge 6 -and $script:PSVersionNumber -lt [version]'7.4')) {
+    Write-Warning ('PowerShell {0} is not supported: use Windows PowerShell 5.1 or PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and later need 7.4; 3.10 lists 7.6).' -f $PSVersionTable.PSVersion)
 }
 
 # Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
@@ -273,20 +281,65 @@ function Invoke-CalpermExecutionPolicy {
 }
 
 # --- Calling Exchange: classify errors, back off when throttled -----------------------------
-# Exchange Online V3 errors read '<LocId>|<Exception.Type>|<text>' (reference: exchange.md §2.1);
-# typed catch blocks do not work with them, so errors are classified by exception type name first
-# and by text only where no type name exists (throttling has no confirmed exact text).
+# Every Exchange error is classified here and nowhere else. Exchange Online V3 errors read
+# '<LocId>|<Exception.Type>|<text>' (exchange.md §2.1), but live tenants also return '||<text>'
+# with no LocId and no type (field-notes §2), and remote sessions (Exchange Server, Import-PSSession)
+# give the plain text with the type only in CategoryInfo. So: the exception type when there is one
+# (in the message, in CategoryInfo.Reason, or as 'FailureCategory=Cmdlet-<type>' in the
+# FullyQualifiedErrorId), else the text. Typed catch blocks do not work with V3 errors.
+# Kinds: entry-exists, no-entry, not-found, ambiguous, throttled, transient, access-denied, other.
+
+# Exception type names (the short name) that say what happened.
+$script:ErrorKindByType = @{
+    UserAlreadyExistsInPermissionEntryException = 'entry-exists'
+    UserNotFoundInPermissionEntryException      = 'no-entry'
+    ManagementObjectNotFoundException           = 'not-found'
+    ManagementObjectAmbiguousException          = 'ambiguous'
+    ServerBusyException                         = 'throttled'
+    UnauthorizedAccessException                 = 'access-denied'
+}
+# Wrapper types that say nothing about the cause: the text decides.
+$script:ErrorGenericTypes = @('Exception', 'RemoteException', 'RuntimeException', 'ActionPreferenceStopException',
+    'CmdletInvocationException', 'MethodInvocationException', 'PSInvalidOperationException', 'InvalidOperationException')
+
+# The short exception type name an Exchange error carries, or '' when it carries none.
+function Get-CalpermErrorType {
+    param($ErrorRecord)
+    $message = [string]$ErrorRecord.Exception.Message
+    # '<LocId>|<Namespace.Type>|<text>'; '||<text>' has no type.
+    if ($message -match '^[^|\s]*\|([\w.]+)\|') { return ($Matches[1] -split '\.')[-1] }
+    $reason = ''
+    if ($ErrorRecord.CategoryInfo) { $reason = [string]$ErrorRecord.CategoryInfo.Reason }
+    if ($reason -match 'Exception$' -and $script:ErrorGenericTypes -notcontains $reason) { return $reason }
+    if ([string]$ErrorRecord.FullyQualifiedErrorId -match 'FailureCategory=Cmdlet-(\w+Exception)') { return $Matches[1] }
+    ''
+}
+
+# The kind of an Exchange error: by exception type when present, else by its text.
 function Get-CalpermErrorKind {
     param($ErrorRecord)
+    $type = Get-CalpermErrorType $ErrorRecord
+    if ($type) {
+        if ($script:ErrorKindByType.ContainsKey($type)) { return $script:ErrorKindByType[$type] }
+        if ($type -match '(?i)Throttl|TooManyRequests|ServerBusy') { return 'throttled' }
+        if ($type -match '(?i)Transient|Timeout') { return 'transient' }
+        if ($type -match '(?i)AccessDenied|Unauthorized|PermissionDenied') { return 'access-denied' }
+        # CommandNotFoundException is a missing cmdlet, not a missing object.
+        if ($type -ne 'CommandNotFoundException' -and $type -match 'NotFoundException$') { return 'not-found' }
+    }
     $text = [string]$ErrorRecord.Exception.Message
-    if ($ErrorRecord.CategoryInfo) { $text += ' ' + [string]$ErrorRecord.CategoryInfo.Reason }
-    if ($text -match 'UserAlreadyExistsInPermissionEntryException') { return 'entry-exists' }
-    if ($text -match 'UserNotFoundInPermissionEntryException') { return 'no-entry' }
-    if ($text -match 'ManagementObjectAmbiguousException') { return 'ambiguous' }
-    if ($text -match '(?i)micro delay|throttl|server ?busy|TooManyRequests|Too Many Requests|\b429\b|exceeded the maximum number of connections') { return 'throttled' }
-    if ($text -match '(?i)TransientException|HttpStatusCode=5\d\d|\b50[234]\b|temporarily unavailable|timed out') { return 'transient' }
-    if ($text -match 'ManagementObjectNotFoundException|NotFoundException') { return 'not-found' }
-    if ($text -match '(?i)AccessDenied|Access is denied|UnauthorizedAccess|Forbidden|\b403\b') { return 'access-denied' }
+    # Texts of exchange.md §2.2 and field-notes §2/§3.
+    if ($text -match '(?i)An existing permission entry was found') { return 'entry-exists' }
+    if ($text -match '(?i)There is no existing permission entry found for user') { return 'no-entry' }
+    if ($text -match '(?i)matches multiple entries|isn''t unique') { return 'ambiguous' }
+    # Throttling (exchange.md §2.3: no confirmed V3 text; the recommended pattern) and the
+    # tenant-wide concurrency limit (field-notes §3).
+    if ($text -match '(?i)micro delay|throttl|server ?busy|TooManyRequests|Too Many Requests|\b429\b|exceeded the maximum number of connections|maximum number of concurrent requests') { return 'throttled' }
+    if ($text -match '(?i)HttpStatusCode=5\d\d|\b50[234]\b|temporarily unavailable|timed out|transient error') { return 'transient' }
+    if ($text -match '(?i)couldn''t be found|could not be found|doesn''t exist|does not exist|couldn''t be read from domain controller') { return 'not-found' }
+    # Inference: no exact Exchange access-denied text is in the reference; the usual wordings.
+    if ($text -match '(?i)access is denied|access denied|AccessDenied|Forbidden|\b403\b|Insufficient privileges|not authorized') { return 'access-denied' }
+    if ($ErrorRecord.CategoryInfo -and [string]$ErrorRecord.CategoryInfo.Category -eq 'PermissionDenied') { return 'access-denied' }
     'other'
 }
 
@@ -495,10 +548,14 @@ $script:CalendarNames = @{
     'vi' = 'Lịch'
 }
 
+# Set when the tenant refuses to list mailbox languages (field-notes §10): no name is guessed then.
+$script:LanguagesRefused = $false
+
 # The expected name of the mailbox's default calendar, or $null when there is no good guess.
 function Get-CalpermExpectedCalendarName {
     param($Mailbox)
     if ($Locale -ne 'auto') { return $script:CalendarNames[$Locale.ToLowerInvariant()] }
+    if ($script:LanguagesRefused) { return $null }
     $languages = @()
     if ($Mailbox.PSObject.Properties['Languages']) { $languages = @($Mailbox.Languages | Where-Object { $_ }) }
     # Mailboxes nobody has signed in to keep the English names they were created with.
@@ -514,7 +571,10 @@ function Get-CalpermExpectedCalendarName {
 
 # The mailbox's default calendar found by FolderType: the root folder of type 'Calendar'
 # (secondary calendars are 'User Created'; a nested second 'Calendar' row is not the default).
-# Returns Name and Identity ('<mailbox>:<FolderId>', language-proof) or $null.
+# Returns Name and Identity or $null. The identity is the documented '<mailbox>:\<Name>' for a
+# root-level calendar whose name can be written as a path; otherwise '<mailbox>:<FolderId>'
+# (works in production, but whether Get-EXOMailboxFolderStatistics' FolderId has the same form as
+# Get-MailboxFolderStatistics' is not confirmed; field-notes §10).
 function Resolve-CalpermDefaultCalendar {
     param([string] $Owner, [hashtable] $Tally)
     $folders = @(Invoke-CalpermExchange -Command 'Get-MailboxFolderStatistics' -Parameters @{ Identity = $Owner; FolderScope = 'Calendar' } -Tally $Tally)
@@ -522,7 +582,21 @@ function Resolve-CalpermDefaultCalendar {
         Sort-Object { ([string]$_.FolderPath).Trim('/').Split('/').Count })
     if ($calendars.Count -eq 0) { return $null }
     $default = $calendars[0]
-    @{ Name = [string]$default.Name; Identity = ('{0}:{1}' -f $Owner, [string]$default.FolderId); Guessed = $false }
+    $name = [string]$default.Name
+    @{ Name = $name; Identity = (Get-CalpermCalendarIdentity -Owner $Owner -Folder $default); Guessed = $false }
+}
+
+# '<mailbox>:\<Name>' when the folder sits at the top (FolderPath '/<Name>') and its name can be
+# written as a path: not empty, no '\' (the path separator), no '/' (shown as U+F8FF in folder
+# identities; inference: not safe in a path either) and no surrounding spaces. Else the FolderId.
+function Get-CalpermCalendarIdentity {
+    param([string] $Owner, $Folder)
+    $name = [string]$Folder.Name
+    $path = [string]$Folder.FolderPath
+    if ($name -and $path -eq ('/' + $name) -and $name -notmatch '[\\/\uF8FF]' -and $name.Trim() -eq $name) {
+        return ('{0}:\{1}' -f $Owner, $name)
+    }
+    '{0}:{1}' -f $Owner, [string]$Folder.FolderId
 }
 
 # The folder to try first for a mailbox: the guessed name, else the FolderType lookup.
@@ -600,7 +674,7 @@ function Connect-CalpermExchange {
     $null = Import-PSSession $script:ExchangeSession -DisableNameChecking -AllowClobber
 }
 function Disconnect-CalpermExchange {
-    if ($script:ExchangeSession) { Remove-PSSession $script:ExchangeSession -ErrorAction SilentlyContinue }
+    if ($script:ExchangeSession) { Remove-PSSession $script:ExchangeSession -WhatIf:$false -ErrorAction SilentlyContinue }
 }
 $script:Connected = $false
 $script:ExchangeSession = $null
@@ -617,15 +691,21 @@ function Connect-CalpermExchangeOrStop {
 $script:MonitorMailbox = $null
 $script:MonitorUser = $null
 
+# Recipients that can hold folder permissions (Add-MailboxFolderPermission -User: a mailbox, a
+# mail user or a mail-enabled security group; field-notes §9).
+$script:MonitorTypes = @('UserMailbox', 'SharedMailbox', 'RoomMailbox', 'EquipmentMailbox', 'LinkedMailbox', 'LinkedRoomMailbox',
+    'SchedulingMailbox', 'TeamMailbox', 'MailUser', 'GuestMailUser', 'MailUniversalSecurityGroup')
+
 # Resolves the monitor once, before any change: missing or ambiguous stops the run with
-# Exchange's own message.
+# Exchange's own message. It is looked up as a recipient, so a mail user or a mail-enabled
+# security group is found too.
 function Resolve-CalpermMonitor {
     if ([string]::IsNullOrWhiteSpace($Monitor)) {
-        # An empty identity would make Get-Mailbox return every mailbox (exchange.md §1.3).
+        # An empty identity would make Get-Recipient return every recipient (exchange.md §1.3).
         Stop-CalpermRun -Kind 'monitor-not-found' -Message 'The Monitor parameter is empty.' -ExitCode 2
     }
     try {
-        $found = @(Get-Mailbox -Identity $Monitor -ErrorAction Stop)
+        $found = @(Get-Recipient -Identity $Monitor -ErrorAction Stop)
     } catch {
         $kind = Get-CalpermErrorKind $_
         if ($kind -eq 'not-found') { Stop-CalpermRun -Kind 'monitor-not-found' -Message $_.Exception.Message -ExitCode 2 }
@@ -634,6 +714,10 @@ function Resolve-CalpermMonitor {
     }
     if ($found.Count -ne 1) {
         Stop-CalpermRun -Kind 'monitor-ambiguous' -Message ("The operation couldn't be performed because '{0}' matches multiple entries." -f $Monitor) -ExitCode 2
+    }
+    $type = [string]$found[0].RecipientTypeDetails
+    if ($script:MonitorTypes -notcontains $type) {
+        Stop-CalpermRun -Kind 'monitor-invalid' -Message ("The monitor '{0}' is a {1}, which cannot hold folder permissions: use a mailbox, a mail user or a mail-enabled security group." -f $Monitor, $type) -ExitCode 2
     }
     $script:MonitorMailbox = $found[0]
     $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
@@ -696,7 +780,15 @@ function Get-CalpermNamedMailbox {
     }
 }
 
-# Streams the mailboxes in scope, one at a time: the list of every mailbox is never held in memory.
+# The properties kept of each mailbox when the list is read whole (remote sessions, below).
+$script:MailboxProperties = @('PrimarySmtpAddress', 'DisplayName', 'RecipientTypeDetails', 'Languages', 'Guid', 'UserPrincipalName',
+    'Alias', 'Name', 'ExternalDirectoryObjectId')
+
+# The mailboxes in scope, one at a time. Exchange Online streams them: the list of every mailbox
+# is never held in memory. A remote session (Exchange Server, Import-PSSession) runs one pipeline
+# at a time: any Exchange cmdlet called while Get-Mailbox is still streaming fails with "Pipelines
+# cannot be executed concurrently." (field-notes §4). So there the list is read whole first,
+# keeping only the properties the script uses, and then handed on.
 function Get-CalpermTargetMailbox {
     if ($MailboxesCsv) {
         $column = Get-CalpermCsvColumn
@@ -705,7 +797,8 @@ function Get-CalpermTargetMailbox {
     } elseif ($Include.Count -gt 0) {
         foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
     } else {
-        Get-Mailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes
+        $mailboxes = @(Get-Mailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes | Select-Object -Property $script:MailboxProperties)
+        $mailboxes
     }
 }
 
@@ -1515,6 +1608,42 @@ function Get-CalpermConfigList {
     , $values
 }
 
+# The mailbox-level switch (field-notes §8): EWS is allowed for a mailbox only if neither the
+# organization's nor the mailbox's EwsEnabled is False (MC1015893; the Set-CASMailbox doc: the
+# mailbox value counts only where the organization's is not False). EwsEnabled is in the minimum
+# property set, so the list streams and only the blocked mailboxes are kept.
+function Get-CalpermEwsMailboxBlock {
+    $blocked = New-Object System.Collections.ArrayList
+    $total = 0
+    Get-CASMailbox -ResultSize Unlimited -ErrorAction Stop | ForEach-Object {
+        $total++
+        if ([string]$_.EwsEnabled -eq 'False') { [void]$blocked.Add([string]$_.PrimarySmtpAddress) }
+    }
+    @{ Total = $total; Blocked = $blocked }
+}
+
+# Reads the mailbox-level switch and reports it; returns a note for the readiness message ('' when
+# no mailbox blocks EWS).
+function Get-CalpermEwsMailboxNote {
+    param([string] $OrganizationEnabled)
+    try {
+        $mailboxes = Get-CalpermEwsMailboxBlock
+    } catch {
+        Write-CalpermSetting -Name 'Mailboxes with EwsEnabled False' -Value 'not read' -Note ('Get-CASMailbox failed: ' + $_.Exception.Message)
+        return ' The mailbox-level EwsEnabled could not be read.'
+    }
+    $count = $mailboxes.Blocked.Count
+    $examples = @($mailboxes.Blocked | Select-Object -First 10) -join ', '
+    if ($count -gt 10) { $examples += ', ...' }
+    $note = 'Per mailbox (Get-CASMailbox EwsEnabled); EWS is allowed for a mailbox only if neither this nor the organization''s EwsEnabled is False.'
+    if ($count -gt 0) { $note += ' ' + $examples }
+    Write-CalpermSetting -Name 'Mailboxes with EwsEnabled False' -Value ('{0} of {1}' -f $count, $mailboxes.Total) -Note $note
+    if ($count -eq 0 -or $OrganizationEnabled -eq 'False') { return '' }
+    $text = (' {0} of {1} mailboxes have EwsEnabled False: EWS is blocked for them whatever the organization allows ({2}). To allow one: Set-CASMailbox -Identity <mailbox> -EwsEnabled $true.' -f $count, $mailboxes.Total, $examples)
+    Write-Warning $text.Trim()
+    $text
+}
+
 function Invoke-CalpermEwsReadiness {
     param([string] $ConnectorAppId)
     $ConnectorAppId = ([string]$ConnectorAppId).Trim()
@@ -1543,6 +1672,7 @@ function Invoke-CalpermEwsReadiness {
         $summary += ' EwsApplicationAccessPolicy: {0}.' -f $policy
     }
     Write-CalpermStep -Step 'ews-settings' -Outcome 'ok' -Message $summary
+    $mailboxNote = Get-CalpermEwsMailboxNote -OrganizationEnabled $enabled
 
     # The older user-agent policy must let the connector through too (entra.md §4.2).
     $policyNote = ''
@@ -1606,7 +1736,7 @@ function Invoke-CalpermEwsReadiness {
     }
     if ($policyBlocksAll -and $outcome -eq 'ok') { $outcome = 'failed' }
     if ($outcome -eq 'ok' -and $enabled -eq 'True' -and $ConnectorAppId -and -not $listed) { Write-Warning $message }
-    Write-CalpermStep -Step 'ews-readiness' -Outcome $outcome -Message ($message + $policyNote)
+    Write-CalpermStep -Step 'ews-readiness' -Outcome $outcome -Message ($message + $policyNote + $mailboxNote)
     Write-CalpermSetting -Name 'EWS blocked from' -Value '2026-10-01' -Note 'Exchange Online blocks EWS unless EwsEnabled is True and the app is on EwsAllowedAppIDs.'
     Write-CalpermSetting -Name 'EWS switched off' -Value '2027-04-01' -Note 'EWS in Exchange Online ends for good, no exceptions; EwsEnabled can no longer be changed.'
     Write-CalpermSetting -Name 'Graph alternative' -Value 'https://graph.microsoft.com' -Note 'Microsoft Graph with the Calendars.Read application permission (what app-registration grants) replaces EWS for calendar reads.'

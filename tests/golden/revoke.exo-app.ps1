@@ -442,8 +442,7 @@ function Resolve-CalpermDefaultCalendar {
         Sort-Object { ([string]$_.FolderPath).Trim('/').Split('/').Count })
     if ($calendars.Count -eq 0) { return $null }
     $default = $calendars[0]
-    $name = [string]$default.Name
-    @{ Name = $name; Identity = (Get-CalpermCalendarIdentity -Owner $Owner -Folder $default); Guessed = $false }
+    @{ Name = [string]$default.Name; Identity = (Get-CalpermCalendarIdentity -Owner $Owner -Folder $default); Guessed = $false }
 }
 
 # '<mailbox>:\<Name>' when the folder sits at the top (FolderPath '/<Name>') and its name can be
@@ -568,7 +567,8 @@ $script:MonitorTypes = @('UserMailbox', 'SharedMailbox', 'RoomMailbox', 'Equipme
 
 # Resolves the monitor once, before any change: missing or ambiguous stops the run with
 # Exchange's own message. It is looked up as a recipient, so a mail user or a mail-enabled
-# security group is found too.
+# security group is found too (RecipientTypeDetails is in Get-EXORecipient's default properties;
+# inference from the Get-EXOMailbox minimum set, exchange.md §5).
 function Resolve-CalpermMonitor {
     if ([string]::IsNullOrWhiteSpace($Monitor)) {
         # An empty identity would make Get-Recipient return every recipient (exchange.md §1.3).

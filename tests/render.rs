@@ -44,6 +44,8 @@ const OPTION_SETS: &[(&str, &[&str])] = &[
         &["--connection", "onprem", "--server", "mail01.contoso.local"],
     ),
     ("legacy-basic", &["--connection", "legacy-basic"]),
+    // app-registration and setup become an Exchange script after the Graph one.
+    ("restrict", &["--restrict-to-group", "calendarsync@contoso.com"]),
 ];
 
 fn render(args: &[&str]) -> Vec<u8> {
@@ -221,6 +223,34 @@ const CONNECTIONS: &[&[&str]] = &[
 
 const LOCALES: &[&str] = &["auto", "de", "ja", "pt-BR", "ar-SA"];
 
+/// Writes the script(s) `calperm render <args>` makes into `dir` as `<stem>.ps1`, or, for a
+/// workflow of several scripts, `<stem>.<NN-part>.ps1` each (from `-o DIR`). Returns how many.
+fn write_scripts(args: &[&str], dir: &Path, stem: &str) -> usize {
+    let parts = tempfile::tempdir().unwrap();
+    calperm()
+        .arg("render")
+        .args(args)
+        .arg("-o")
+        .arg(parts.path().join("out"))
+        .assert()
+        .success();
+    let out = parts.path().join("out");
+    if out.is_file() {
+        std::fs::copy(&out, dir.join(format!("{stem}.ps1"))).unwrap();
+        return 1;
+    }
+    let mut count = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ps1") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&path, dir.join(format!("{stem}.{name}"))).unwrap();
+            count += 1;
+        }
+    }
+    count
+}
+
 #[test]
 fn every_script_parses_in_powershell_for_every_connection_and_locale() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,12 +260,11 @@ fn every_script_parses_in_powershell_for_every_connection_and_locale() {
             for locale in LOCALES {
                 let mut args = vec![script, "--locale", locale];
                 args.extend_from_slice(connection);
-                std::fs::write(
-                    dir.path().join(format!("{script}.c{c}.{locale}.ps1")),
-                    render(&args),
-                )
-                .unwrap();
-                count += 1;
+                count += write_scripts(&args, dir.path(), &format!("{script}.c{c}.{locale}"));
+                if script == "setup" || script == "app-registration" {
+                    args.extend(["--restrict-to-group", "calendarsync@contoso.com"]);
+                    count += write_scripts(&args, dir.path(), &format!("{script}.r.c{c}.{locale}"));
+                }
             }
         }
     }
@@ -329,18 +358,8 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             let mut args = vec![script];
             args.extend_from_slice(&nasty_args);
             // Commas would split the list options, so those get the value without them.
-            let rendered = calperm().arg("render").args(&args).output().unwrap();
-            assert!(
-                rendered.status.success(),
-                "{}",
-                String::from_utf8_lossy(&rendered.stderr)
-            );
-            std::fs::write(
-                dir.path().join(format!("{script}.nasty{i}.ps1")),
-                &rendered.stdout,
-            )
-            .unwrap();
-            let benign = render(&[
+            write_scripts(&args, dir.path(), &format!("{script}.nasty{i}"));
+            let benign = [
                 script,
                 "--include",
                 "x",
@@ -354,8 +373,8 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
                 "x",
                 "--user-principal-name",
                 "x",
-            ]);
-            std::fs::write(dir.path().join(format!("{script}.benign{i}.ps1")), benign).unwrap();
+            ];
+            write_scripts(&benign, dir.path(), &format!("{script}.benign{i}"));
         }
         // The monitor goes through config's control-character check: newlines are refused there.
         if !nasty.contains('\n') {
@@ -394,10 +413,18 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             .unwrap_or_else(|| panic!("{name} inspected"))
     };
     for (i, nasty) in NASTY.iter().enumerate() {
-        let mut pairs = SCRIPTS
+        // Every script file, or every part of a workflow, against its benign twin.
+        let mut pairs = reports
             .iter()
-            .map(|s| (format!("{s}.nasty{i}.ps1"), format!("{s}.benign{i}.ps1")))
+            .filter(|r| {
+                SCRIPTS.iter().any(|s| {
+                    r.file == format!("{s}.nasty{i}.ps1")
+                        || r.file.starts_with(&format!("{s}.nasty{i}."))
+                })
+            })
+            .map(|r| (r.file.clone(), r.file.replacen(".nasty", ".benign", 1)))
             .collect::<Vec<_>>();
+        assert!(pairs.len() > SCRIPTS.len(), "the parts of workflows are checked too");
         if !nasty.contains('\n') {
             pairs.push((
                 format!("grant.monitor{i}.ps1"),
@@ -466,7 +493,7 @@ fn bad_options_fail_before_rendering_with_exit_2() {
         ),
         (
             &["audit", "--resume", "j.jsonl"],
-            "--resume applies to grant and setup only",
+            "--resume applies to grant, setup and app-registration --restrict-to-group only",
         ),
         (
             &["grant", "--from-journal", "j.jsonl"],

@@ -261,7 +261,7 @@ pub(crate) fn conclude(
         Verdict::Success => Ok(ExitCode::SUCCESS),
         Verdict::Failures(message) => {
             let hint = (resumable && tally.failed_mailboxes + tally.failed_parts > 0)
-                .then(|| format!("the report lists them; to retry only the mailboxes not done: {again}"));
+                .then(|| format!("the report lists them; to retry only what is not done: {again}"));
             Err(Failure::failures(message, hint).into())
         }
         Verdict::Configuration(message) => Err(Failure::usage(

@@ -332,7 +332,7 @@ impl Workflow {
         let header: String = self
             .header()
             .lines()
-            .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start_matches(' ')))
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
             .collect();
         let order = dir.join("00-run-order.txt");
         std::fs::write(&order, header).with_context(|| format!("writing {}", order.display()))?;

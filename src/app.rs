@@ -14,7 +14,8 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Render(args) => {
-            let (_, workflow) = render_workflow(cli.templates.as_deref(), args.script, &args.options)?;
+            let (_, workflow) =
+                render_workflow(cli.templates.as_deref(), args.script, &args.options)?;
             match &args.output {
                 // Several scripts: a directory of numbered files (plan.rs).
                 Some(dir) if !workflow.is_single() => workflow.write_dir(dir)?,

@@ -179,7 +179,10 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
 
     if o.replication_timeout > 86_400 {
         return Err(Failure::usage(
-            format!("--replication-timeout {} is too long", o.replication_timeout),
+            format!(
+                "--replication-timeout {} is too long",
+                o.replication_timeout
+            ),
             "use at most 86400 seconds (a day); Entra ID usually replicates within minutes",
         )
         .into());

@@ -62,8 +62,7 @@ fn both_in_one_process(first: &str, second: &str) -> String {
 }
 
 const CONNECT_EXCHANGE: &str = "Connect-ExchangeOnline -ShowBanner:$false";
-const CONNECT_GRAPH: &str =
-    "Connect-MgGraph -Scopes 'Application.ReadWrite.All', 'AppRoleAssignment.ReadWrite.All' -NoWelcome";
+const CONNECT_GRAPH: &str = "Connect-MgGraph -Scopes 'Application.ReadWrite.All', 'AppRoleAssignment.ReadWrite.All' -NoWelcome";
 
 fn fatal_message(out: &Output) -> String {
     records(out)
@@ -80,7 +79,12 @@ fn field_note_1_graph_after_exchange_in_one_process_fails_with_the_with_logging_
         return;
     }
     let t = SimTenant::demo();
-    let out = run_override(&t, "ews-readiness", &both_in_one_process(CONNECT_EXCHANGE, CONNECT_GRAPH), &["ews-readiness"]);
+    let out = run_override(
+        &t,
+        "ews-readiness",
+        &both_in_one_process(CONNECT_EXCHANGE, CONNECT_GRAPH),
+        &["ews-readiness"],
+    );
     assert_eq!(fatal_message(&out), WITH_LOGGING, "{}", describe(&out));
 }
 
@@ -90,7 +94,12 @@ fn field_note_1_exchange_after_graph_in_one_process_fails_with_the_with_broker_t
         return;
     }
     let t = SimTenant::demo();
-    let out = run_override(&t, "ews-readiness", &both_in_one_process(CONNECT_GRAPH, CONNECT_EXCHANGE), &["ews-readiness"]);
+    let out = run_override(
+        &t,
+        "ews-readiness",
+        &both_in_one_process(CONNECT_GRAPH, CONNECT_EXCHANGE),
+        &["ews-readiness"],
+    );
     assert_eq!(fatal_message(&out), WITH_BROKER, "{}", describe(&out));
 }
 
@@ -102,8 +111,18 @@ fn field_note_1_each_sign_in_alone_works_and_the_clash_can_be_turned_off() {
     // The clash is a property of one process, not of the tenant: with moduleClash off (a tenant
     // whose admin matched the module versions) both sign-ins work.
     let t = SimTenant::edited(|tenant| tenant["faults"]["moduleClash"] = json!(false));
-    let out = run_override(&t, "ews-readiness", &both_in_one_process(CONNECT_EXCHANGE, CONNECT_GRAPH), &["ews-readiness"]);
-    assert_eq!(fatal_message(&out), "signed in to both", "{}", describe(&out));
+    let out = run_override(
+        &t,
+        "ews-readiness",
+        &both_in_one_process(CONNECT_EXCHANGE, CONNECT_GRAPH),
+        &["ews-readiness"],
+    );
+    assert_eq!(
+        fatal_message(&out),
+        "signed in to both",
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -118,7 +137,18 @@ fn field_note_1_the_old_single_process_setup_now_fails_in_the_simulation() {
     )
     .unwrap();
     let t = SimTenant::demo();
-    let out = run_override(&t, "ews-readiness", &old, &["ews-readiness", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = run_override(
+        &t,
+        "ews-readiness",
+        &old,
+        &[
+            "ews-readiness",
+            "--monitor",
+            MONITOR,
+            "--secret-months",
+            "12",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let step = |name: &str| -> Value {
@@ -132,10 +162,16 @@ fn field_note_1_the_old_single_process_setup_now_fails_in_the_simulation() {
     let registration = step("app-registration");
     assert_eq!(registration["outcome"], "failed");
     assert!(
-        registration["message"].as_str().unwrap().contains(WITH_LOGGING),
+        registration["message"]
+            .as_str()
+            .unwrap()
+            .contains(WITH_LOGGING),
         "{registration}"
     );
-    assert!(apps_named(&t.now(), APP).is_empty(), "no app was registered");
+    assert!(
+        apps_named(&t.now(), APP).is_empty(),
+        "no app was registered"
+    );
 
     // The same options today: three processes, every part completes.
     let t = SimTenant::demo();
@@ -179,12 +215,21 @@ fn field_note_1_no_rendered_script_signs_in_to_exchange_and_graph() {
         for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
             let graph = text.contains("Connect-MgGraph -Scopes");
-            let exchange = text.contains("Connect-ExchangeOnline ") || text.contains("New-PSSession");
-            assert!(!(graph && exchange), "{args:?}: {} signs in to both", file.display());
+            let exchange =
+                text.contains("Connect-ExchangeOnline ") || text.contains("New-PSSession");
+            assert!(
+                !(graph && exchange),
+                "{args:?}: {} signs in to both",
+                file.display()
+            );
             checked += 1;
         }
     }
-    assert_eq!(checked, 3 + 3 + 1 + 2 + 1 + 1, "every script of every workflow");
+    assert_eq!(
+        checked,
+        3 + 3 + 1 + 2 + 1 + 1,
+        "every script of every workflow"
+    );
 }
 
 // --- §5 Entra replication ----------------------------------------------------------------
@@ -202,12 +247,23 @@ fn field_note_5_calls_after_each_create_are_retried_and_the_retries_are_recorded
     }
     // Each new object fails the next 3 calls that reference it, in Graph and in Exchange.
     let t = SimTenant::edited(|tenant| tenant["faults"]["replicationFailures"] = json!(3));
-    let out = t.run_json(&["app-registration", "--restrict-to-group", GROUP, "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "app-registration",
+        "--restrict-to-group",
+        GROUP,
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     for name in ["service-principal", "secret", "exchange-service-principal"] {
         assert_eq!(item(&recs, name)["outcome"], "created", "{name}");
-        assert_eq!(item(&recs, name)["retries"], 3, "{name}: {}", item(&recs, name));
+        assert_eq!(
+            item(&recs, name)["retries"],
+            3,
+            "{name}: {}",
+            item(&recs, name)
+        );
     }
     // Tenant-wide consent is the other dependent call (without a restriction).
     let t = SimTenant::edited(|tenant| tenant["faults"]["replicationFailures"] = json!(3));
@@ -217,7 +273,10 @@ fn field_note_5_calls_after_each_create_are_retried_and_the_retries_are_recorded
     assert_eq!(item(&recs, "consent")["outcome"], "created");
     assert_eq!(item(&recs, "consent")["retries"], 3);
     let summary = common::stderr(&out);
-    assert!(summary.contains("retried while Entra ID replicated"), "{summary}");
+    assert!(
+        summary.contains("retried while Entra ID replicated"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -231,8 +290,20 @@ fn field_note_5_when_replication_outlasts_the_limit_the_failure_says_what_to_do(
         .current_dir(t.root().join("work"))
         .env("TMPDIR", t.root().join("tmp"))
         .args([
-            "run", "app-registration", "--secret-months", "12", "--simulate", "tenant.json", "--sim-state",
-            "state.json", "--retry-delay-ms", "200", "--replication-timeout", "1", "--format", "json",
+            "run",
+            "app-registration",
+            "--secret-months",
+            "12",
+            "--simulate",
+            "tenant.json",
+            "--sim-state",
+            "state.json",
+            "--retry-delay-ms",
+            "200",
+            "--replication-timeout",
+            "1",
+            "--format",
+            "json",
         ])
         .output()
         .unwrap();
@@ -241,8 +312,14 @@ fn field_note_5_when_replication_outlasts_the_limit_the_failure_says_what_to_do(
     let sp = item(&recs, "service-principal");
     assert_eq!(sp["outcome"], "failed");
     let message = sp["message"].as_str().unwrap();
-    assert!(message.contains("does not reference a valid application object"), "{message}");
-    assert!(message.contains("--replication-timeout") && message.contains("--resume"), "{message}");
+    assert!(
+        message.contains("does not reference a valid application object"),
+        "{message}"
+    );
+    assert!(
+        message.contains("--replication-timeout") && message.contains("--resume"),
+        "{message}"
+    );
     // Bounded: 200 + 400 ms of waiting fit into 1 s, the next 800 ms would not.
     assert_eq!(sp["retries"], 2, "{sp}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
@@ -265,7 +342,11 @@ fn certificate(path: &Path, subject: &str) -> String {
         ))
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     String::from_utf8(made.stdout).unwrap().trim().to_string()
 }
 
@@ -285,10 +366,16 @@ fn field_note_6_adding_a_certificate_sends_back_the_ones_the_app_has() {
     let created = item(&recs, "certificate");
     assert_eq!(created["outcome"], "created");
     assert_eq!(created["id"], second.as_str());
-    assert!(created["message"].as_str().unwrap().contains("were kept"), "{created}");
+    assert!(
+        created["message"].as_str().unwrap().contains("were kept"),
+        "{created}"
+    );
     // Both certificates are on the app, each with its public key.
     let state = t.now();
-    let keys = apps_named(&state, APP)[0]["keyCredentials"].as_array().unwrap().clone();
+    let keys = apps_named(&state, APP)[0]["keyCredentials"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(keys.len(), 2, "{keys:#?}");
     let thumbprints: Vec<String> = keys
         .iter()
@@ -297,8 +384,15 @@ fn field_note_6_adding_a_certificate_sends_back_the_ones_the_app_has() {
             bytes.iter().map(|b| format!("{b:02X}")).collect()
         })
         .collect();
-    assert!(thumbprints.contains(&first) && thumbprints.contains(&second), "{thumbprints:?}");
-    assert!(keys.iter().all(|k| k["key"].as_str().is_some_and(|s| !s.is_empty())), "{keys:#?}");
+    assert!(
+        thumbprints.contains(&first) && thumbprints.contains(&second),
+        "{thumbprints:?}"
+    );
+    assert!(
+        keys.iter()
+            .all(|k| k["key"].as_str().is_some_and(|s| !s.is_empty())),
+        "{keys:#?}"
+    );
 }
 
 /// Standard Base64 (the simulation stores binary Graph fields so).
@@ -326,10 +420,19 @@ fn field_note_6_a_distribution_list_scopes_the_app_to_its_direct_members() {
         return;
     }
     let t = SimTenant::demo();
-    let out = t.run_json(&["app-registration", "--restrict-to-group", "allstaff@contoso.com", "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "app-registration",
+        "--restrict-to-group",
+        "allstaff@contoso.com",
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let stderr = common::stderr(&out);
-    assert!(!stderr.contains("RestrictToGroup is a"), "a distribution list is a valid scope: {stderr}");
+    assert!(
+        !stderr.contains("RestrictToGroup is a"),
+        "a distribution list is a valid scope: {stderr}"
+    );
     let recs = records(&out);
     assert_eq!(item(&recs, "management-scope")["outcome"], "created");
     let access = recs
@@ -341,5 +444,8 @@ fn field_note_6_a_distribution_list_scopes_the_app_to_its_direct_members() {
         })
         .expect("the Exchange script's Mailbox access setting");
     let note = access["note"].as_str().unwrap();
-    assert!(note.contains("nested groups are not included") && note.contains("30 minutes to 2 hours"), "{note}");
+    assert!(
+        note.contains("nested groups are not included") && note.contains("30 minutes to 2 hours"),
+        "{note}"
+    );
 }

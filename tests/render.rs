@@ -45,7 +45,10 @@ const OPTION_SETS: &[(&str, &[&str])] = &[
     ),
     ("legacy-basic", &["--connection", "legacy-basic"]),
     // app-registration and setup become an Exchange script after the Graph one.
-    ("restrict", &["--restrict-to-group", "calendarsync@contoso.com"]),
+    (
+        "restrict",
+        &["--restrict-to-group", "calendarsync@contoso.com"],
+    ),
 ];
 
 fn render(args: &[&str]) -> Vec<u8> {
@@ -424,7 +427,10 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             })
             .map(|r| (r.file.clone(), r.file.replacen(".nasty", ".benign", 1)))
             .collect::<Vec<_>>();
-        assert!(pairs.len() > SCRIPTS.len(), "the parts of workflows are checked too");
+        assert!(
+            pairs.len() > SCRIPTS.len(),
+            "the parts of workflows are checked too"
+        );
         if !nasty.contains('\n') {
             pairs.push((
                 format!("grant.monitor{i}.ps1"),
@@ -646,8 +652,16 @@ fn scripts_and_locales_list() {
 
 #[test]
 fn render_setup_shows_every_script_in_run_order_under_a_carry_over_header() {
-    let text = String::from_utf8(render(&["setup", "--restrict-to-group", "calendarsync@contoso.com"])).unwrap();
-    let header: Vec<&str> = text.lines().take_while(|l| l.starts_with('#') || l.starts_with('\u{feff}')).collect();
+    let text = String::from_utf8(render(&[
+        "setup",
+        "--restrict-to-group",
+        "calendarsync@contoso.com",
+    ]))
+    .unwrap();
+    let header: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.starts_with('\u{feff}'))
+        .collect();
     let header = header.join("\n");
     assert!(header.contains("3 scripts"), "{header}");
     assert!(header.contains("Start with 01-setup.ps1"), "{header}");
@@ -656,16 +670,29 @@ fn render_setup_shows_every_script_in_run_order_under_a_carry_over_header() {
         "which values to carry over: {header}"
     );
     // Every script, complete (its help, param block and end), in run order.
-    let starts: Vec<usize> = ["01-setup.ps1", "02-app-registration.ps1", "03-app-exchange.ps1"]
-        .iter()
-        .map(|name| {
-            let begin = text.find(&format!("# ===== {name} (script")).unwrap_or_else(|| panic!("{name}"));
-            let end = text.find(&format!("# ===== end of {name} =====")).unwrap_or_else(|| panic!("end of {name}"));
-            let body = &text[begin..end];
-            assert!(body.contains("param(") && body.contains(".SYNOPSIS") && body.contains("Complete-CalpermRun"), "{name} is complete");
-            begin
-        })
-        .collect();
+    let starts: Vec<usize> = [
+        "01-setup.ps1",
+        "02-app-registration.ps1",
+        "03-app-exchange.ps1",
+    ]
+    .iter()
+    .map(|name| {
+        let begin = text
+            .find(&format!("# ===== {name} (script"))
+            .unwrap_or_else(|| panic!("{name}"));
+        let end = text
+            .find(&format!("# ===== end of {name} ====="))
+            .unwrap_or_else(|| panic!("end of {name}"));
+        let body = &text[begin..end];
+        assert!(
+            body.contains("param(")
+                && body.contains(".SYNOPSIS")
+                && body.contains("Complete-CalpermRun"),
+            "{name} is complete"
+        );
+        begin
+    })
+    .collect();
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "in run order");
 }
 
@@ -673,13 +700,25 @@ fn render_setup_shows_every_script_in_run_order_under_a_carry_over_header() {
 fn render_setup_to_a_directory_writes_numbered_files_that_run_gets_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("setup");
-    calperm().args(["render", "setup", "-o"]).arg(&out).assert().success();
+    calperm()
+        .args(["render", "setup", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["00-run-order.txt", "01-setup.ps1", "02-app-registration.ps1", "03-app-exchange.ps1"]);
+    assert_eq!(
+        names,
+        [
+            "00-run-order.txt",
+            "01-setup.ps1",
+            "02-app-registration.ps1",
+            "03-app-exchange.ps1"
+        ]
+    );
     // Each file holds exactly the bytes between its markers in the listing, with its BOM.
     let listing = String::from_utf8(render(&["setup"])).unwrap();
     for name in &names[1..] {
@@ -687,11 +726,20 @@ fn render_setup_to_a_directory_writes_numbered_files_that_run_gets_too() {
         assert!(file.starts_with('\u{feff}'), "{name}: BOM");
         let begin = listing.find(&format!("# ===== {name} (script")).unwrap();
         let begin = begin + listing[begin..].find('\n').unwrap() + 1;
-        let end = listing.find(&format!("# ===== end of {name} =====")).unwrap();
-        assert_eq!(&listing[begin..end], file.trim_start_matches('\u{feff}'), "{name}");
+        let end = listing
+            .find(&format!("# ===== end of {name} ====="))
+            .unwrap();
+        assert_eq!(
+            &listing[begin..end],
+            file.trim_start_matches('\u{feff}'),
+            "{name}"
+        );
     }
     let order = std::fs::read_to_string(out.join("00-run-order.txt")).unwrap();
-    assert!(order.contains("-ClientId <ClientId of 02-app-registration.ps1>"), "{order}");
+    assert!(
+        order.contains("-ClientId <ClientId of 02-app-registration.ps1>"),
+        "{order}"
+    );
     // A file where a directory is needed is refused with exit 2.
     let file = dir.path().join("file.ps1");
     std::fs::write(&file, "x").unwrap();

@@ -142,7 +142,9 @@ fn secrets_and_consents(state: &Value) -> (usize, usize) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|a| a["principalId"] == sp["id"] && a["appRoleId"] == "798ee544-9d2d-430c-a058-570e29e34338")
+        .filter(|a| {
+            a["principalId"] == sp["id"] && a["appRoleId"] == "798ee544-9d2d-430c-a058-570e29e34338"
+        })
         .count();
     (secrets, consents)
 }
@@ -156,7 +158,11 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
     // The simulation behaves as real modules do by default: both are on.
     let tenant = t.now();
     assert_eq!(tenant["faults"].get("moduleClash"), None, "default: on");
-    assert_eq!(tenant["faults"].get("replicationFailures"), None, "default: 2");
+    assert_eq!(
+        tenant["faults"].get("replicationFailures"),
+        None,
+        "default: 2"
+    );
     let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
@@ -176,7 +182,13 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
         "{map:#?}"
     );
     assert_eq!(outcome(&map, "grant"), "changed");
-    for item in ["application", "permission", "service-principal", "consent", "secret"] {
+    for item in [
+        "application",
+        "permission",
+        "service-principal",
+        "consent",
+        "secret",
+    ] {
         assert_eq!(item_outcome(&recs, item), "created", "{item}");
     }
     assert!(!recs.iter().any(|r| r["type"] == "fatal"));
@@ -186,7 +198,10 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
             .iter()
             .find(|r| r["type"] == "item" && r["item"] == item)
             .unwrap();
-        assert!(record["retries"].as_u64().unwrap_or(0) > 0, "{item}: {record}");
+        assert!(
+            record["retries"].as_u64().unwrap_or(0) > 0,
+            "{item}: {record}"
+        );
     }
 
     // Every in-scope calendar has the monitor; one app, Calendars.Read declared and consented,
@@ -200,7 +215,9 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
     assert_eq!(secrets_and_consents(&state), (1, 1));
     let app = apps_named(&state, APP)[0];
     assert!(
-        app["requiredResourceAccess"].to_string().contains("798ee544-9d2d-430c-a058-570e29e34338"),
+        app["requiredResourceAccess"]
+            .to_string()
+            .contains("798ee544-9d2d-430c-a058-570e29e34338"),
         "Calendars.Read declared: {app}"
     );
     let client_id = app["appId"].as_str().unwrap();
@@ -217,7 +234,10 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
     );
     assert_eq!(settings["Autodiscover"], "off");
     // The app's Exchange side got the client ID the Graph script reported.
-    assert!(message(&map, "ews-readiness").contains(client_id), "{map:#?}");
+    assert!(
+        message(&map, "ews-readiness").contains(client_id),
+        "{map:#?}"
+    );
 
     // Run again: nothing left to do.
     let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
@@ -270,7 +290,11 @@ fn a_missing_monitor_fails_the_grant_step_and_the_app_is_still_registered() {
         ])
     );
     let state = t.now();
-    assert_eq!(secrets_and_consents(&state), (1, 1), "the app was registered");
+    assert_eq!(
+        secrets_and_consents(&state),
+        (1, 1),
+        "the app was registered"
+    );
     assert_eq!(monitor_rights(&state), before, "no calendar changed");
 }
 
@@ -302,7 +326,10 @@ fn without_exchange_the_exchange_scripts_fail_and_the_graph_script_still_runs() 
     assert_eq!(outcome(&map, "exchange-connect"), "failed");
     assert!(message(&map, "exchange-connect").contains("fabrikam.onmicrosoft.com"));
     assert_eq!(outcome(&map, "grant"), "skipped");
-    assert!(message(&map, "grant").contains("exchange-connect"), "{map:#?}");
+    assert!(
+        message(&map, "grant").contains("exchange-connect"),
+        "{map:#?}"
+    );
     assert_eq!(
         part_outcomes(&recs),
         pairs(&[
@@ -312,9 +339,16 @@ fn without_exchange_the_exchange_scripts_fail_and_the_graph_script_still_runs() 
         ])
     );
     assert_eq!(item_outcome(&recs, "application"), "created");
-    assert_eq!(item_outcome(&recs, "consent"), "skipped", "restricted: no tenant-wide consent");
+    assert_eq!(
+        item_outcome(&recs, "consent"),
+        "skipped",
+        "restricted: no tenant-wide consent"
+    );
     assert_eq!(item_outcome(&recs, "secret"), "created");
-    let fatal = recs.iter().find(|r| r["type"] == "fatal").expect("the Exchange script stopped");
+    let fatal = recs
+        .iter()
+        .find(|r| r["type"] == "fatal")
+        .expect("the Exchange script stopped");
     assert_eq!(fatal["kind"], "connect");
 }
 
@@ -346,14 +380,35 @@ fn a_failed_script_skips_only_the_scripts_that_need_it() {
         ps[2].2.contains("02-app-registration.ps1") && ps[2].2.contains("did not complete"),
         "the reason names the script it needs: {ps:#?}"
     );
-    assert_eq!(started(&recs), ["setup", "app-registration"], "app-exchange never ran");
+    assert_eq!(
+        started(&recs),
+        ["setup", "app-registration"],
+        "app-exchange never ran"
+    );
     let (_, map) = steps(&recs);
-    assert_eq!(outcome(&map, "grant"), "changed", "independent scripts still run");
+    assert_eq!(
+        outcome(&map, "grant"),
+        "changed",
+        "independent scripts still run"
+    );
     let stderr = common::stderr(&out);
-    assert!(stderr.contains("03-app-exchange.ps1 (app-exchange)"), "{stderr}");
+    assert!(
+        stderr.contains("03-app-exchange.ps1 (app-exchange)"),
+        "{stderr}"
+    );
     let state = t.now();
-    assert!(state["graph"]["appRoleAssignments"].as_array().unwrap().is_empty());
-    assert!(state["exchangeRbac"]["managementScopes"].as_array().unwrap().is_empty());
+    assert!(
+        state["graph"]["appRoleAssignments"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        state["exchangeRbac"]["managementScopes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -376,14 +431,25 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
     let summary = common::stdout(&out);
     assert!(summary.contains("30 minutes to 2 hours"), "{summary}");
     let state = t.now();
-    assert!(state["graph"]["appRoleAssignments"].as_array().unwrap().is_empty());
+    assert!(
+        state["graph"]["appRoleAssignments"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        state["exchangeRbac"]["managementRoleAssignments"].as_array().unwrap().len(),
+        state["exchangeRbac"]["managementRoleAssignments"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     let app = apps_named(&state, APP)[0];
     let sp = &state["exchangeRbac"]["servicePrincipals"][0];
-    assert_eq!(sp["appId"], app["appId"], "Exchange's service principal is the app's");
+    assert_eq!(
+        sp["appId"], app["appId"],
+        "Exchange's service principal is the app's"
+    );
 }
 
 #[test]
@@ -396,7 +462,13 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
     let journal_arg = journal.to_str().unwrap();
     // The last script fails: the group does not exist.
     let out = t.run_json(&[
-        "setup", "--monitor", MONITOR, "--restrict-to-group", "nosuch@contoso.com", "--journal", journal_arg,
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--restrict-to-group",
+        "nosuch@contoso.com",
+        "--journal",
+        journal_arg,
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert_eq!(
@@ -407,11 +479,23 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
             ("app-exchange", "failed")
         ])
     );
-    assert!(common::stderr(&out).contains("--resume"), "the hint says how to resume");
-    let client_id = apps_named(&t.now(), APP)[0]["appId"].as_str().unwrap().to_string();
+    assert!(
+        common::stderr(&out).contains("--resume"),
+        "the hint says how to resume"
+    );
+    let client_id = apps_named(&t.now(), APP)[0]["appId"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let out = t.run_json(&[
-        "setup", "--monitor", MONITOR, "--restrict-to-group", GROUP, "--resume", journal_arg,
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--restrict-to-group",
+        GROUP,
+        "--resume",
+        journal_arg,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
@@ -423,20 +507,35 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
             ("app-exchange", "completed")
         ])
     );
-    assert_eq!(started(&recs), ["app-exchange"], "only the script not completed ran");
-    assert!(!recs.iter().any(|r| r["type"] == "mailbox"), "no mailbox visited again");
+    assert_eq!(
+        started(&recs),
+        ["app-exchange"],
+        "only the script not completed ran"
+    );
+    assert!(
+        !recs.iter().any(|r| r["type"] == "mailbox"),
+        "no mailbox visited again"
+    );
     // The values came from the journal.
     let resumed = &parts(&recs)[1];
     assert!(resumed.2.contains("not run again"), "{resumed:?}");
     let state = t.now();
-    assert_eq!(state["exchangeRbac"]["servicePrincipals"][0]["appId"], client_id.as_str());
+    assert_eq!(
+        state["exchangeRbac"]["servicePrincipals"][0]["appId"],
+        client_id.as_str()
+    );
     assert_eq!(secrets_and_consents(&state).0, 1);
     // The journal holds both runs, in order.
     let lines = common::journal(&journal);
     let part_lines: Vec<(String, String)> = lines
         .iter()
         .filter(|r| r["type"] == "part")
-        .map(|r| (r["part"].as_str().unwrap().into(), r["outcome"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r["part"].as_str().unwrap().into(),
+                r["outcome"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(part_lines.len(), 6, "{part_lines:?}");
 }
@@ -462,7 +561,13 @@ fn setup_what_if_changes_nothing() {
     let recs = records(&out);
     let (_, map) = steps(&recs);
     assert_eq!(outcome(&map, "grant"), "would-change");
-    for item in ["application", "service-principal", "secret", "exchange-service-principal", "role-assignment"] {
+    for item in [
+        "application",
+        "service-principal",
+        "secret",
+        "exchange-service-principal",
+        "role-assignment",
+    ] {
         assert_eq!(item_outcome(&recs, item), "would-create", "{item}");
     }
     let after = t.now();
@@ -678,7 +783,11 @@ fn render_into(script: &str, options: &[&str], dir: &Path, stem: &str) -> usize 
         .arg(&target)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{script} {options:?}: {}", common::stderr(&output));
+    assert!(
+        output.status.success(),
+        "{script} {options:?}: {}",
+        common::stderr(&output)
+    );
     if target.is_file() {
         std::fs::copy(&target, dir.join(format!("{stem}.ps1"))).unwrap();
         return 1;
@@ -746,7 +855,12 @@ fn every_variant_of_these_scripts_parses_without_errors() {
         if *script == "app-registration" {
             let mut options = restrict.to_vec();
             options.extend_from_slice(exo_app);
-            count += render_into(script, &options, dir.path(), &format!("{script}.restrict-exo-app"));
+            count += render_into(
+                script,
+                &options,
+                dir.path(),
+                &format!("{script}.restrict-exo-app"),
+            );
         }
     }
     let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ps/Inspect-Script.ps1");

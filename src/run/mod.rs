@@ -163,7 +163,11 @@ impl<'a> Run<'a> {
                 non_interactive,
                 self.options.what_if,
             ))
-            .args(params.iter().flat_map(|(name, value)| [format!("-{name}"), value.clone()]))
+            .args(
+                params
+                    .iter()
+                    .flat_map(|(name, value)| [format!("-{name}"), value.clone()]),
+            )
             .stdin(Stdio::inherit())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

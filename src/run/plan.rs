@@ -145,7 +145,9 @@ impl Workflow {
                 inputs,
                 outputs: Vec::new(),
                 does: match (ews_readiness, restricted) {
-                    (true, true) => "EWS readiness of the app; limits it to the group (RBAC for Applications)",
+                    (true, true) => {
+                        "EWS readiness of the app; limits it to the group (RBAC for Applications)"
+                    }
                     (true, false) => "EWS readiness of the app",
                     _ => "limits the app to the group (RBAC for Applications)",
                 },
@@ -180,7 +182,10 @@ impl Workflow {
             Script::AppRegistration if restricted => vec![app_registration, app_exchange(0, false)],
             _ => vec![Spec {
                 template: context.script,
-                needs_exchange: !matches!(script, Script::ExecutionPolicy | Script::AppRegistration),
+                needs_exchange: !matches!(
+                    script,
+                    Script::ExecutionPolicy | Script::AppRegistration
+                ),
                 needs_graph: script == Script::AppRegistration,
                 depends_on: Vec::new(),
                 inputs: Vec::new(),
@@ -304,7 +309,11 @@ impl Workflow {
         out.push_str(&self.header());
         for (i, part) in self.parts.iter().enumerate() {
             let name = self.file_name(i);
-            out.push_str(&format!("\n# ===== {name} (script {} of {}) =====\n", i + 1, self.parts.len()));
+            out.push_str(&format!(
+                "\n# ===== {name} (script {} of {}) =====\n",
+                i + 1,
+                self.parts.len()
+            ));
             out.push_str(part.text.trim_start_matches(render::BOM));
             if !part.text.ends_with('\n') {
                 out.push('\n');
@@ -382,22 +391,34 @@ pub fn execute(
         }
         if run.interrupted() {
             let reason = "not run: the run was interrupted".to_string();
-            run.record(part_record(part, number, "skipped", &reason, BTreeMap::new()));
+            run.record(part_record(
+                part,
+                number,
+                "skipped",
+                &reason,
+                BTreeMap::new(),
+            ));
             status.push(Status::NotDone(reason));
             continue;
         }
         match arguments(workflow, part, &status, options.what_if) {
             Err(reason) => {
-                run.record(part_record(part, number, "skipped", &reason, BTreeMap::new()));
+                run.record(part_record(
+                    part,
+                    number,
+                    "skipped",
+                    &reason,
+                    BTreeMap::new(),
+                ));
                 verdicts.push((label, Verdict::Failures(reason.clone())));
                 status.push(Status::NotDone(reason));
             }
             Ok(params) => {
                 let non_interactive = options.simulate.is_some()
-                    || (!part.needs_graph
-                        && (!part.needs_exchange || context.connection_exo_app));
+                    || (!part.needs_graph && (!part.needs_exchange || context.connection_exo_app));
                 let end = run.script(&part.text, non_interactive, &params)?;
-                let verdict = verdict::decide(&run.session.part, end.child, end.interrupted, &end.trouble);
+                let verdict =
+                    verdict::decide(&run.session.part, end.child, end.interrupted, &end.trouble);
                 let values = run.session.part.outputs.clone();
                 let (outcome, message) = match &verdict {
                     Verdict::Success => ("completed", String::new()),
@@ -535,14 +556,27 @@ mod tests {
         for args in [
             &["setup"][..],
             &["setup", "--restrict-to-group", "sync@contoso.com"],
-            &["app-registration", "--restrict-to-group", "sync@contoso.com"],
+            &[
+                "app-registration",
+                "--restrict-to-group",
+                "sync@contoso.com",
+            ],
             &["app-registration"],
             &["grant"],
         ] {
             for part in &workflow(args).parts {
-                assert!(!(part.needs_exchange && part.needs_graph), "{args:?}: {}", part.template);
+                assert!(
+                    !(part.needs_exchange && part.needs_graph),
+                    "{args:?}: {}",
+                    part.template
+                );
                 // The rendered text agrees with the typed facts.
-                assert_eq!(part.text.contains("Connect-MgGraph -Scopes"), part.needs_graph, "{args:?}: {}", part.template);
+                assert_eq!(
+                    part.text.contains("Connect-MgGraph -Scopes"),
+                    part.needs_graph,
+                    "{args:?}: {}",
+                    part.template
+                );
             }
         }
     }
@@ -565,7 +599,11 @@ mod tests {
         );
         assert_eq!(w.parts[2].depends_on, [1]);
         assert_eq!(
-            w.parts[2].inputs.iter().map(|i| i.value).collect::<Vec<_>>(),
+            w.parts[2]
+                .inputs
+                .iter()
+                .map(|i| i.value)
+                .collect::<Vec<_>>(),
             [Carry::ClientId, Carry::ServicePrincipalId]
         );
         assert!(w.parts[0].depends_on.is_empty() && w.parts[1].depends_on.is_empty());
@@ -586,23 +624,40 @@ mod tests {
         let w = workflow(&["app-registration", "--restrict-to-group", "g@contoso.com"]);
         let mut values = BTreeMap::new();
         values.insert("ClientId".to_string(), "c".to_string());
-        let reason = arguments(&w, &w.parts[1], &[Status::Done(values.clone())], false).unwrap_err();
-        assert!(reason.contains("ServicePrincipalId") && reason.contains("01-app-registration.ps1"), "{reason}");
+        let reason =
+            arguments(&w, &w.parts[1], &[Status::Done(values.clone())], false).unwrap_err();
+        assert!(
+            reason.contains("ServicePrincipalId") && reason.contains("01-app-registration.ps1"),
+            "{reason}"
+        );
         // With -WhatIf the part runs without the IDs a new app does not have yet.
         assert_eq!(
             arguments(&w, &w.parts[1], &[Status::Done(values)], true).unwrap(),
             [("ClientId".to_string(), "c".to_string())]
         );
-        let reason = arguments(&w, &w.parts[1], &[Status::NotDone("it failed".into())], false).unwrap_err();
+        let reason = arguments(
+            &w,
+            &w.parts[1],
+            &[Status::NotDone("it failed".into())],
+            false,
+        )
+        .unwrap_err();
         assert!(reason.contains("did not complete: it failed"), "{reason}");
     }
 
     #[test]
     fn the_worst_part_decides_the_verdict() {
         let v = |m: &str| (m.to_string(), Verdict::Failures(m.into()));
-        assert_eq!(combine(vec![("a".into(), Verdict::Success)]), Verdict::Success);
-        assert!(matches!(combine(vec![v("x"), ("b".into(), Verdict::Abnormal("k".into()))]), Verdict::Abnormal(m) if m.contains("b: k") && m.contains("x: x")));
-        assert!(matches!(combine(vec![("a".into(), Verdict::Success), v("y")]), Verdict::Failures(m) if m == "y: y"));
+        assert_eq!(
+            combine(vec![("a".into(), Verdict::Success)]),
+            Verdict::Success
+        );
+        assert!(
+            matches!(combine(vec![v("x"), ("b".into(), Verdict::Abnormal("k".into()))]), Verdict::Abnormal(m) if m.contains("b: k") && m.contains("x: x"))
+        );
+        assert!(
+            matches!(combine(vec![("a".into(), Verdict::Success), v("y")]), Verdict::Failures(m) if m == "y: y")
+        );
     }
 
     #[test]
@@ -618,7 +673,8 @@ mod tests {
                 values,
             })
         };
-        let done = completed_parts(&[rec("failed", "a"), rec("completed", "b")]);
+        let records = [rec("failed", "a"), rec("completed", "b")];
+        let done = completed_parts(&records);
         assert_eq!(done["app-registration"]["ClientId"], "b");
         assert!(completed_parts(&[rec("completed", "b"), rec("stopped", "c")]).is_empty());
     }

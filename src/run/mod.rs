@@ -367,6 +367,7 @@ impl stream::Handler for Session {
 
     fn unreadable(&mut self, number: u64, raw: &[u8]) {
         self.tally.unreadable += 1;
+        self.part.unreadable += 1;
         let line = String::from_utf8_lossy(marker::trim_line_ending(raw));
         let quoted: String = if line.chars().count() > QUOTE_MAX {
             line.chars()

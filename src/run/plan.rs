@@ -416,7 +416,15 @@ pub fn execute(
             Ok(params) => {
                 let non_interactive = options.simulate.is_some()
                     || (!part.needs_graph && (!part.needs_exchange || context.connection_exo_app));
-                let end = run.script(&part.text, non_interactive, &params)?;
+                let end = match run.script(&part.text, non_interactive, &params) {
+                    Ok(end) => end,
+                    Err(err) => {
+                        // pwsh could not be started (exit 3): the scripts before still get
+                        // their report.
+                        run.close();
+                        return Err(err);
+                    }
+                };
                 let verdict =
                     verdict::decide(&run.session.part, end.child, end.interrupted, &end.trouble);
                 let values = run.session.part.outputs.clone();

@@ -894,3 +894,50 @@ fn every_variant_of_these_scripts_parses_without_errors() {
         assert_eq!(report["bom"], json!(true), "{}", report["file"]);
     }
 }
+
+#[test]
+fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishes_it() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    // pwsh dies at the 3rd mailbox of the first script (the simulation kills its process).
+    let t = SimTenant::edited(|tenant| tenant["faults"]["crashAtMailbox"] = json!(3));
+    let journal = t.file("crash.jsonl");
+    let journal_arg = journal.to_str().unwrap();
+    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12", "--journal", journal_arg]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let recs = records(&out);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "stopped"),
+            ("app-registration", "completed"),
+            ("app-exchange", "completed")
+        ]),
+        "the scripts that do not need the first one still ran"
+    );
+    let stderr = common::stderr(&out);
+    assert!(stderr.contains("01-setup.ps1 (setup): pwsh was killed"), "{stderr}");
+    assert!(stderr.contains(&format!("--resume {journal_arg}")), "{stderr}");
+
+    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12", "--resume", journal_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let recs = records(&out);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "completed"),
+            ("app-registration", "resumed"),
+            ("app-exchange", "resumed")
+        ])
+    );
+    assert_eq!(started(&recs), ["setup"]);
+    let skipped = recs
+        .iter()
+        .filter(|r| r["type"] == "mailbox" && r["kind"] == "resumed")
+        .count();
+    assert!(skipped >= 2, "the mailboxes done before the crash are not visited again: {skipped}");
+    let state = t.now();
+    assert!(monitor_rights(&state).values().all(Option::is_some), "every calendar granted");
+    assert_eq!(secrets_and_consents(&state), (1, 1));
+}

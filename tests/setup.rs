@@ -904,7 +904,15 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
     let t = SimTenant::edited(|tenant| tenant["faults"]["crashAtMailbox"] = json!(3));
     let journal = t.file("crash.jsonl");
     let journal_arg = journal.to_str().unwrap();
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12", "--journal", journal_arg]);
+    let out = t.run_json(&[
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+        "--journal",
+        journal_arg,
+    ]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(
@@ -917,10 +925,24 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         "the scripts that do not need the first one still ran"
     );
     let stderr = common::stderr(&out);
-    assert!(stderr.contains("01-setup.ps1 (setup): pwsh was killed"), "{stderr}");
-    assert!(stderr.contains(&format!("--resume {journal_arg}")), "{stderr}");
+    assert!(
+        stderr.contains("01-setup.ps1 (setup): pwsh was killed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("--resume {journal_arg}")),
+        "{stderr}"
+    );
 
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12", "--resume", journal_arg]);
+    let out = t.run_json(&[
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+        "--resume",
+        journal_arg,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(
@@ -936,8 +958,88 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         .iter()
         .filter(|r| r["type"] == "mailbox" && r["kind"] == "resumed")
         .count();
-    assert!(skipped >= 2, "the mailboxes done before the crash are not visited again: {skipped}");
+    assert!(
+        skipped >= 2,
+        "the mailboxes done before the crash are not visited again: {skipped}"
+    );
     let state = t.now();
-    assert!(monitor_rights(&state).values().all(Option::is_some), "every calendar granted");
+    assert!(
+        monitor_rights(&state).values().all(Option::is_some),
+        "every calendar granted"
+    );
     assert_eq!(secrets_and_consents(&state), (1, 1));
+}
+
+#[test]
+fn the_rendered_scripts_run_by_hand_one_after_another_with_the_values_carried_over() {
+    let Some(pwsh) = common::pwsh() else { return };
+    let t = SimTenant::demo();
+    let dir = t.file("scripts");
+    calperm()
+        .args([
+            "render",
+            "app-registration",
+            "--restrict-to-group",
+            GROUP,
+            "--secret-months",
+            "12",
+            "-o",
+        ])
+        .arg(&dir)
+        .assert()
+        .success();
+    // What calperm's --simulate does for a run, done by hand: the simulated modules first.
+    let by_hand = |command: &str| -> Output {
+        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sim/modules");
+        std::process::Command::new(&pwsh)
+            .args([
+                "-NoLogo",
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                command,
+            ])
+            .current_dir(&dir)
+            .env("PSModulePath", modules)
+            .env("CALPERM_SIM_TENANT", t.file("tenant.json"))
+            .env("CALPERM_SIM_STATE", t.file("state.json"))
+            .output()
+            .unwrap()
+    };
+    // The first script's outputs, as a reviewer running it would see them (objects).
+    let out = by_hand(
+        "& ./01-app-registration.ps1 -RetryDelayMs 10 | Where-Object { $_.type -eq 'output' } | ForEach-Object { '{0}={1}' -f $_.name, $_.value }",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let values: BTreeMap<String, String> = common::stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let state = t.now();
+    let app = apps_named(&state, APP)[0];
+    assert_eq!(
+        values["ClientId"],
+        app["appId"].as_str().unwrap(),
+        "{values:?}"
+    );
+    let out = by_hand(&format!(
+        "& ./02-app-exchange.ps1 -ClientId '{}' -ServicePrincipalId '{}' -RetryDelayMs 10 | Out-Null",
+        values["ClientId"], values["ServicePrincipalId"]
+    ));
+    assert!(out.status.success(), "{}", describe(&out));
+    let state = t.now();
+    let exchange_sp = &state["exchangeRbac"]["servicePrincipals"][0];
+    assert_eq!(exchange_sp["appId"], values["ClientId"].as_str());
+    assert_eq!(
+        exchange_sp["objectId"],
+        values["ServicePrincipalId"].as_str()
+    );
+    assert_eq!(
+        state["exchangeRbac"]["managementRoleAssignments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

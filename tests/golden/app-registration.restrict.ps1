@@ -844,7 +844,7 @@ Complete-CalpermRun
     Set by calperm: report results as JSON lines starting with this marker. Leave empty when
     running the script by hand; results are then PowerShell objects.
 .EXAMPLE
-    .\03-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555 -ServicePrincipalId 66666666-7777-8888-9999-000000000000
+    .\02-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555 -ServicePrincipalId 66666666-7777-8888-9999-000000000000
 .NOTES
     Needs the module ExchangeOnlineManagement.
     Rendered by calperm 0.1.0 (connection: exo) as a part of

@@ -9,6 +9,10 @@
 //! prompt reaches the user and calperm's stdout carries only the report. When pwsh has ended,
 //! the temp files go, the report is finished, and `verdict` decides the exit code; an
 //! interrupted or broken run names its journal and the command that resumes it (`resume`).
+//!
+//! `Run` holds what the pwsh processes of one run share, so a workflow of several scripts
+//! (`plan`: setup, app-registration --restrict-to-group) runs each through `Run::script` into one
+//! journal and one report.
 
 mod interrupt;
 mod marker;

@@ -1081,7 +1081,7 @@ function Invoke-CalpermAfterCreate {
 # parameters ClientId and ServicePrincipalId (the outputs of app-registration).
 $script:RbacRole = 'Application Calendars.Read'
 # The group types a MemberOfGroup scope accepts (field-notes §6), by RecipientTypeDetails.
-$script:ScopeGroupTypes = @('MailUniversalSecurityGroup', 'MailUniversalDistributionGroup', 'MailNonUniversalGroup', 'GroupMailbox')
+$script:ScopeGroupTypes = @('MailUniversalSecurityGroup', 'MailUniversalDistributionGroup', 'GroupMailbox')
 
 function Get-CalpermScopeName {
     '{0} - mailboxes' -f $AppName

@@ -1757,11 +1757,6 @@ Complete-CalpermRun
                          nothing)
 .PARAMETER ClientId
     The app's application (client) ID: the output ClientId of app-registration.ps1.
-.PARAMETER ServicePrincipalId
-    The object ID of the app's service principal (enterprise application): the output
-    ServicePrincipalId of app-registration.ps1.
-.PARAMETER AppName
-    The app's display name (names the management scope and Exchange's service principal).
 .PARAMETER AppId
     Application (client) ID of the admin app that signs in to Exchange Online app-only. This is
     not the connector's app.
@@ -1776,7 +1771,7 @@ Complete-CalpermRun
     Set by calperm: report results as JSON lines starting with this marker. Leave empty when
     running the script by hand; results are then PowerShell objects.
 .EXAMPLE
-    .\03-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555 -ServicePrincipalId 66666666-7777-8888-9999-000000000000
+    .\03-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555
 .NOTES
     Needs the module ExchangeOnlineManagement.
     Rendered by calperm 0.1.0 (connection: exo-app) as a part of
@@ -1786,8 +1781,6 @@ Complete-CalpermRun
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
     [string] $ClientId = '',
-    [string] $ServicePrincipalId = '',
-    [string] $AppName = 'Exchange calendar synchronization',
     # Application (client) ID of the admin app used for app-only sign-in to Exchange.
     [string] $AppId = '6f1d2c4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f',
     # The tenant's primary .onmicrosoft.com domain.

@@ -1734,18 +1734,13 @@ Complete-CalpermRun
                          nothing)
 .PARAMETER ClientId
     The app's application (client) ID: the output ClientId of app-registration.ps1.
-.PARAMETER ServicePrincipalId
-    The object ID of the app's service principal (enterprise application): the output
-    ServicePrincipalId of app-registration.ps1.
-.PARAMETER AppName
-    The app's display name (names the management scope and Exchange's service principal).
 .PARAMETER UserPrincipalName
     Admin account for the interactive Exchange Online sign-in (optional).
 .PARAMETER RecordMarker
     Set by calperm: report results as JSON lines starting with this marker. Leave empty when
     running the script by hand; results are then PowerShell objects.
 .EXAMPLE
-    .\03-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555 -ServicePrincipalId 66666666-7777-8888-9999-000000000000
+    .\03-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555
 .NOTES
     Needs the module ExchangeOnlineManagement.
     Rendered by calperm 0.1.0 (connection: exo) as a part of
@@ -1755,8 +1750,6 @@ Complete-CalpermRun
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
     [string] $ClientId = '',
-    [string] $ServicePrincipalId = '',
-    [string] $AppName = 'Exchange calendar synchronization',
     # Admin account to sign in to Exchange with (optional; the sign-in window asks otherwise).
     [string] $UserPrincipalName = '',
     [string] $RecordMarker = ''

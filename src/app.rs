@@ -3,6 +3,7 @@
 use crate::cli::{Cli, Command, ListFormat, RunArgs, Script, TemplatesCommand};
 use crate::config::{self, ScriptContext};
 use crate::error::Failure;
+use crate::run::plan::Workflow;
 use crate::{locale, render, run};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
@@ -13,13 +14,21 @@ use std::process::ExitCode;
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Render(args) => {
-            let (_, script) = render_script(cli.templates.as_deref(), args.script, &args.options)?;
+            let (_, workflow) =
+                render_workflow(cli.templates.as_deref(), args.script, &args.options)?;
             match &args.output {
-                Some(path) => std::fs::write(path, script.as_bytes())
+                // Several scripts: a directory of numbered files (plan.rs).
+                Some(dir) if !workflow.is_single() => workflow.write_dir(dir)?,
+                Some(path) => std::fs::write(path, workflow.parts[0].text.as_bytes())
                     .with_context(|| format!("writing the script to {}", path.display()))?,
                 None => {
+                    let text = if workflow.is_single() {
+                        workflow.parts[0].text.clone()
+                    } else {
+                        workflow.listing()
+                    };
                     let mut stdout = std::io::stdout().lock();
-                    stdout.write_all(script.as_bytes())?;
+                    stdout.write_all(text.as_bytes())?;
                     stdout.flush()?;
                 }
             }
@@ -51,24 +60,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// The one code path that turns options into script text, for `render` and `run` alike.
-pub fn render_script(
+/// The one code path that turns options into scripts, for `render` and `run` alike: one script,
+/// or several run in separate pwsh processes (`run::plan`).
+pub fn render_workflow(
     templates: Option<&Path>,
     script: Script,
     options: &crate::cli::ScriptOptions,
-) -> Result<(ScriptContext, String)> {
+) -> Result<(ScriptContext, Workflow)> {
     let context = config::build(script, options)?;
     let registry = render::registry(templates)?;
-    let text = render::render(&registry, context.script, &context)?;
-    Ok((context, text))
+    let workflow = Workflow::build(script, &context, &registry)?;
+    Ok((context, workflow))
 }
 
 fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
-    let (context, text) = render_script(templates, args.script, &args.options)?;
+    let (context, workflow) = render_workflow(templates, args.script, &args.options)?;
     warn_about_connection(&args.options);
+    if !workflow.is_single() {
+        return run::plan::execute(&workflow, &context, &args.run);
+    }
     run::execute(run::Plan {
         context: &context,
-        script_text: &text,
+        script_text: &workflow.parts[0].text,
         options: &args.run,
     })
 }

@@ -76,7 +76,8 @@ pub enum Script {
     AppRegistration,
     /// Check whether the connector can use EWS, and until when.
     EwsReadiness,
-    /// Every step of the manual in order, in one script.
+    /// Every step of the manual in order: several scripts, each in its own pwsh (Exchange, then
+    /// Microsoft Graph, then the app's Exchange side).
     Setup,
 }
 
@@ -239,7 +240,13 @@ pub struct ScriptOptions {
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub retry_delay_ms: u32,
 
-    /// Skip the mailboxes this journal shows as done (grant).
+    /// How long in all to retry a call that needs an object Entra ID has just created and not yet
+    /// replicated (app-registration, setup); the waits start at --retry-delay-ms and double.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub replication_timeout: u32,
+
+    /// Skip what this journal shows as done: mailboxes (grant, setup) and whole scripts of a
+    /// workflow (setup, app-registration --restrict-to-group).
     #[arg(long, value_name = "JOURNAL")]
     pub resume: Option<PathBuf>,
 
@@ -275,7 +282,8 @@ pub struct ScriptOptions {
     #[arg(long, value_name = "ID")]
     pub connector_app_id: Option<String>,
 
-    /// Limit the app to this mail-enabled security group's mailboxes with RBAC for Applications.
+    /// Limit the app to the direct members of this group (security group, Microsoft 365 group or
+    /// distribution list) with RBAC for Applications, in a second script run in Exchange Online.
     #[arg(long, value_name = "GROUP")]
     pub restrict_to_group: Option<String>,
 }

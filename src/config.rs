@@ -49,6 +49,8 @@ pub struct ScriptContext {
     pub mailboxes_csv: Option<String>,
     pub max_retries: u32,
     pub retry_delay_ms: u32,
+    /// How long in all the scripts retry a call on an object Entra ID has not replicated yet.
+    pub replication_timeout_seconds: u32,
     /// Mailboxes a resumed grant skips.
     pub resume_done: Vec<String>,
     pub resume_journal: Option<String>,
@@ -175,15 +177,30 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         .into());
     }
 
+    if o.replication_timeout > 86_400 {
+        return Err(Failure::usage(
+            format!(
+                "--replication-timeout {} is too long",
+                o.replication_timeout
+            ),
+            "use at most 86400 seconds (a day); Entra ID usually replicates within minutes",
+        )
+        .into());
+    }
+
     let resume_done = match (&o.resume, script) {
         (Some(path), Script::Grant | Script::Setup) => {
             journal::done_mailboxes(&journal::read(path)?)
                 .into_iter()
                 .collect()
         }
+        (Some(path), Script::AppRegistration) if o.restrict_to_group.is_some() => {
+            journal::read(path)?;
+            Vec::new()
+        }
         (Some(_), _) => {
             return Err(Failure::usage(
-                "--resume applies to grant and setup only",
+                "--resume applies to grant, setup and app-registration --restrict-to-group only",
                 "drop --resume",
             )
             .into());
@@ -259,6 +276,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
+        replication_timeout_seconds: o.replication_timeout,
         resume_done,
         resume_journal: o.resume.as_deref().map(path_string),
         revoke_from_journal: o.from_journal.as_deref().map(path_string),

@@ -26,6 +26,11 @@ pub enum Record {
     Item(Item),
     /// A value to hand to the connector or the admin (tenant ID, client ID, EWS URL, …).
     Setting(Setting),
+    /// A value the next script of a workflow takes as its parameter of the same name.
+    Output(Output),
+    /// Written by calperm, not by a script: how one script (part) of a workflow ended, with the
+    /// values it reported. `--resume` reads these.
+    Part(Part),
     /// The script stopped before its work was done.
     Fatal(Fatal),
     /// Last record: the script's own exit code and counts.
@@ -181,6 +186,49 @@ pub struct Item {
     pub id: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// Calls retried because Entra ID had not replicated a new object yet.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    /// The parameter name: ClientId, ServicePrincipalId, TenantId.
+    pub name: String,
+    pub value: String,
+}
+
+/// How a part ended: `completed` (nothing failed), `failed` (it ran; something failed),
+/// `stopped` (pwsh ended abnormally or was interrupted), `skipped` (a part it depends on did not
+/// complete), `resumed` (completed in the journal of an earlier run; not run again).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    pub part: String,
+    /// 1-based position in the workflow.
+    pub number: u32,
+    pub outcome: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The outputs it reported (parameter name → value).
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+impl Part {
+    /// Whether a resumed run may take this part as done.
+    pub fn is_done(&self) -> bool {
+        matches!(self.outcome.as_str(), "completed" | "resumed")
+    }
+
+    pub fn is_failure(&self) -> bool {
+        matches!(self.outcome.as_str(), "failed" | "stopped" | "skipped")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

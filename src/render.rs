@@ -68,6 +68,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/_ews_readiness.ps1.hbs"),
     ),
     (
+        "_replication",
+        include_str!("../templates/_replication.ps1.hbs"),
+    ),
+    (
         "execution-policy",
         include_str!("../templates/execution-policy.ps1.hbs"),
     ),
@@ -83,6 +87,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/ews-readiness.ps1.hbs"),
     ),
     ("setup", include_str!("../templates/setup.ps1.hbs")),
+    (
+        "app-exchange",
+        include_str!("../templates/app-exchange.ps1.hbs"),
+    ),
 ];
 
 pub const TEMPLATE_EXTENSION: &str = ".ps1.hbs";

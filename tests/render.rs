@@ -44,6 +44,11 @@ const OPTION_SETS: &[(&str, &[&str])] = &[
         &["--connection", "onprem", "--server", "mail01.contoso.local"],
     ),
     ("legacy-basic", &["--connection", "legacy-basic"]),
+    // app-registration and setup become an Exchange script after the Graph one.
+    (
+        "restrict",
+        &["--restrict-to-group", "calendarsync@contoso.com"],
+    ),
 ];
 
 fn render(args: &[&str]) -> Vec<u8> {
@@ -221,6 +226,34 @@ const CONNECTIONS: &[&[&str]] = &[
 
 const LOCALES: &[&str] = &["auto", "de", "ja", "pt-BR", "ar-SA"];
 
+/// Writes the script(s) `calperm render <args>` makes into `dir` as `<stem>.ps1`, or, for a
+/// workflow of several scripts, `<stem>.<NN-part>.ps1` each (from `-o DIR`). Returns how many.
+fn write_scripts(args: &[&str], dir: &Path, stem: &str) -> usize {
+    let parts = tempfile::tempdir().unwrap();
+    calperm()
+        .arg("render")
+        .args(args)
+        .arg("-o")
+        .arg(parts.path().join("out"))
+        .assert()
+        .success();
+    let out = parts.path().join("out");
+    if out.is_file() {
+        std::fs::copy(&out, dir.join(format!("{stem}.ps1"))).unwrap();
+        return 1;
+    }
+    let mut count = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ps1") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&path, dir.join(format!("{stem}.{name}"))).unwrap();
+            count += 1;
+        }
+    }
+    count
+}
+
 #[test]
 fn every_script_parses_in_powershell_for_every_connection_and_locale() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,12 +263,11 @@ fn every_script_parses_in_powershell_for_every_connection_and_locale() {
             for locale in LOCALES {
                 let mut args = vec![script, "--locale", locale];
                 args.extend_from_slice(connection);
-                std::fs::write(
-                    dir.path().join(format!("{script}.c{c}.{locale}.ps1")),
-                    render(&args),
-                )
-                .unwrap();
-                count += 1;
+                count += write_scripts(&args, dir.path(), &format!("{script}.c{c}.{locale}"));
+                if script == "setup" || script == "app-registration" {
+                    args.extend(["--restrict-to-group", "calendarsync@contoso.com"]);
+                    count += write_scripts(&args, dir.path(), &format!("{script}.r.c{c}.{locale}"));
+                }
             }
         }
     }
@@ -329,18 +361,8 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             let mut args = vec![script];
             args.extend_from_slice(&nasty_args);
             // Commas would split the list options, so those get the value without them.
-            let rendered = calperm().arg("render").args(&args).output().unwrap();
-            assert!(
-                rendered.status.success(),
-                "{}",
-                String::from_utf8_lossy(&rendered.stderr)
-            );
-            std::fs::write(
-                dir.path().join(format!("{script}.nasty{i}.ps1")),
-                &rendered.stdout,
-            )
-            .unwrap();
-            let benign = render(&[
+            write_scripts(&args, dir.path(), &format!("{script}.nasty{i}"));
+            let benign = [
                 script,
                 "--include",
                 "x",
@@ -354,8 +376,8 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
                 "x",
                 "--user-principal-name",
                 "x",
-            ]);
-            std::fs::write(dir.path().join(format!("{script}.benign{i}.ps1")), benign).unwrap();
+            ];
+            write_scripts(&benign, dir.path(), &format!("{script}.benign{i}"));
         }
         // The monitor goes through config's control-character check: newlines are refused there.
         if !nasty.contains('\n') {
@@ -394,10 +416,21 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             .unwrap_or_else(|| panic!("{name} inspected"))
     };
     for (i, nasty) in NASTY.iter().enumerate() {
-        let mut pairs = SCRIPTS
+        // Every script file, or every part of a workflow, against its benign twin.
+        let mut pairs = reports
             .iter()
-            .map(|s| (format!("{s}.nasty{i}.ps1"), format!("{s}.benign{i}.ps1")))
+            .filter(|r| {
+                SCRIPTS.iter().any(|s| {
+                    r.file == format!("{s}.nasty{i}.ps1")
+                        || r.file.starts_with(&format!("{s}.nasty{i}."))
+                })
+            })
+            .map(|r| (r.file.clone(), r.file.replacen(".nasty", ".benign", 1)))
             .collect::<Vec<_>>();
+        assert!(
+            pairs.len() > SCRIPTS.len(),
+            "the parts of workflows are checked too"
+        );
         if !nasty.contains('\n') {
             pairs.push((
                 format!("grant.monitor{i}.ps1"),
@@ -466,7 +499,7 @@ fn bad_options_fail_before_rendering_with_exit_2() {
         ),
         (
             &["audit", "--resume", "j.jsonl"],
-            "--resume applies to grant and setup only",
+            "--resume applies to grant, setup and app-registration --restrict-to-group only",
         ),
         (
             &["grant", "--from-journal", "j.jsonl"],
@@ -615,4 +648,105 @@ fn scripts_and_locales_list() {
             .lines()
             .any(|l| l.starts_with("nl ") && l.contains("Agenda") && l.contains("Kalender"))
     );
+}
+
+#[test]
+fn render_setup_shows_every_script_in_run_order_under_a_carry_over_header() {
+    let text = String::from_utf8(render(&[
+        "setup",
+        "--restrict-to-group",
+        "calendarsync@contoso.com",
+    ]))
+    .unwrap();
+    let header: Vec<&str> = text
+        .lines()
+        .take_while(|l| l.starts_with('#') || l.starts_with('\u{feff}'))
+        .collect();
+    let header = header.join("\n");
+    assert!(header.contains("3 scripts"), "{header}");
+    assert!(header.contains("Start with 01-setup.ps1"), "{header}");
+    assert!(
+        header.contains("-ClientId <ClientId of 02-app-registration.ps1> -ServicePrincipalId <ServicePrincipalId of 02-app-registration.ps1>"),
+        "which values to carry over: {header}"
+    );
+    // Every script, complete (its help, param block and end), in run order.
+    let starts: Vec<usize> = [
+        "01-setup.ps1",
+        "02-app-registration.ps1",
+        "03-app-exchange.ps1",
+    ]
+    .iter()
+    .map(|name| {
+        let begin = text
+            .find(&format!("# ===== {name} (script"))
+            .unwrap_or_else(|| panic!("{name}"));
+        let end = text
+            .find(&format!("# ===== end of {name} ====="))
+            .unwrap_or_else(|| panic!("end of {name}"));
+        let body = &text[begin..end];
+        assert!(
+            body.contains("param(")
+                && body.contains(".SYNOPSIS")
+                && body.contains("Complete-CalpermRun"),
+            "{name} is complete"
+        );
+        begin
+    })
+    .collect();
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "in run order");
+}
+
+#[test]
+fn render_setup_to_a_directory_writes_numbered_files_that_run_gets_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("setup");
+    calperm()
+        .args(["render", "setup", "-o"])
+        .arg(&out)
+        .assert()
+        .success();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "00-run-order.txt",
+            "01-setup.ps1",
+            "02-app-registration.ps1",
+            "03-app-exchange.ps1"
+        ]
+    );
+    // Each file holds exactly the bytes between its markers in the listing, with its BOM.
+    let listing = String::from_utf8(render(&["setup"])).unwrap();
+    for name in &names[1..] {
+        let file = std::fs::read_to_string(out.join(name)).unwrap();
+        assert!(file.starts_with('\u{feff}'), "{name}: BOM");
+        let begin = listing.find(&format!("# ===== {name} (script")).unwrap();
+        let begin = begin + listing[begin..].find('\n').unwrap() + 1;
+        let end = listing
+            .find(&format!("# ===== end of {name} ====="))
+            .unwrap();
+        assert_eq!(
+            &listing[begin..end],
+            file.trim_start_matches('\u{feff}'),
+            "{name}"
+        );
+    }
+    let order = std::fs::read_to_string(out.join("00-run-order.txt")).unwrap();
+    assert!(
+        order.contains("-ClientId <ClientId of 02-app-registration.ps1>"),
+        "{order}"
+    );
+    // A file where a directory is needed is refused with exit 2.
+    let file = dir.path().join("file.ps1");
+    std::fs::write(&file, "x").unwrap();
+    calperm()
+        .args(["render", "setup", "-o"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("pass -o DIR"));
 }

@@ -18,18 +18,14 @@ const MONITOR: &str = "monitor@contoso.com";
 const APP: &str = "Exchange calendar synchronization";
 const GROUP: &str = "calendarsync@contoso.com";
 
-/// Setup's steps, in order.
-const STEPS: [&str; 10] = [
+/// The steps setup's scripts report, in order: the first script's three, then the app's
+/// Exchange side (EWS readiness).
+const STEPS: [&str; 5] = [
     "execution-policy",
     "exchange-connect",
     "grant",
-    "app-registration",
-    "admin-consent",
-    "client-secret",
-    "mailbox-restriction",
     "ews-settings",
     "ews-readiness",
-    "connector-settings",
 ];
 
 /// step → (outcome, message), and the order the steps came in.
@@ -92,44 +88,139 @@ fn monitor_rights(tenant: &Value) -> BTreeMap<String, Option<String>> {
         .collect()
 }
 
+/// Setup's scripts, in run order, each in its own pwsh.
+const PARTS: [&str; 3] = ["setup", "app-registration", "app-exchange"];
+
+/// The `part` records calperm wrote: (part, outcome, message), in order.
+fn parts(records: &[Value]) -> Vec<(String, String, String)> {
+    records
+        .iter()
+        .filter(|r| r["type"] == "part")
+        .map(|r| {
+            (
+                r["part"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+                r["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn part_outcomes(records: &[Value]) -> Vec<(String, String)> {
+    parts(records).into_iter().map(|(p, o, _)| (p, o)).collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The `start` records, in order: which scripts ran in this run.
+fn started(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r["type"] == "start")
+        .map(|r| r["script"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The one app's secrets and consents in the tenant state.
+fn secrets_and_consents(state: &Value) -> (usize, usize) {
+    let apps = apps_named(state, APP);
+    assert_eq!(apps.len(), 1, "exactly one app");
+    let secrets = apps[0]["passwordCredentials"].as_array().unwrap().len();
+    let app_id = apps[0]["appId"].as_str().unwrap();
+    let sp = state["graph"]["servicePrincipals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|sp| sp["appId"] == app_id)
+        .expect("the app's service principal");
+    let consents = state["graph"]["appRoleAssignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["principalId"] == sp["id"] && a["appRoleId"] == "798ee544-9d2d-430c-a058-570e29e34338"
+        })
+        .count();
+    (secrets, consents)
+}
+
 #[test]
-fn setup_runs_every_step_on_the_demo_tenant() {
+fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays_on() {
     if common::pwsh().is_none() {
         return;
     }
     let t = SimTenant::demo();
+    // The simulation behaves as real modules do by default: both are on.
+    let tenant = t.now();
+    assert_eq!(tenant["faults"].get("moduleClash"), None, "default: on");
+    assert_eq!(
+        tenant["faults"].get("replicationFailures"),
+        None,
+        "default: 2"
+    );
     let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "completed"),
+            ("app-registration", "completed"),
+            ("app-exchange", "completed")
+        ])
+    );
+    assert_eq!(started(&recs), PARTS, "one script per pwsh, in order");
     let (order, map) = steps(&recs);
     assert_eq!(order, STEPS, "{}", describe(&out));
     assert!(
         map.values().all(|(o, _)| o != "failed" && o != "skipped"),
         "{map:#?}"
     );
-    assert_eq!(outcome(&map, "exchange-connect"), "ok");
     assert_eq!(outcome(&map, "grant"), "changed");
-    assert_eq!(outcome(&map, "app-registration"), "changed");
-    assert_eq!(outcome(&map, "admin-consent"), "changed");
-    assert_eq!(outcome(&map, "client-secret"), "changed");
-    assert_eq!(outcome(&map, "mailbox-restriction"), "not-applicable");
-    assert_eq!(outcome(&map, "connector-settings"), "ok");
+    for item in [
+        "application",
+        "permission",
+        "service-principal",
+        "consent",
+        "secret",
+    ] {
+        assert_eq!(item_outcome(&recs, item), "created", "{item}");
+    }
     assert!(!recs.iter().any(|r| r["type"] == "fatal"));
+    // The replication delays were met and retried, and the retries are in the records.
+    for item in ["service-principal", "consent", "secret"] {
+        let record = recs
+            .iter()
+            .find(|r| r["type"] == "item" && r["item"] == item)
+            .unwrap();
+        assert!(
+            record["retries"].as_u64().unwrap_or(0) > 0,
+            "{item}: {record}"
+        );
+    }
 
-    // The mailboxes are granted: every in-scope calendar now has the monitor.
+    // Every in-scope calendar has the monitor; one app, Calendars.Read declared and consented,
+    // one secret; the settings name it.
     let counts = mailbox_outcomes(&recs);
-    assert!(
-        counts.get("added").copied().unwrap_or(0) > 0 && !counts.contains_key("failed"),
-        "{counts:?}"
-    );
+    assert!(!counts.contains_key("failed"), "{counts:?}");
     let state = t.now();
     let rights = monitor_rights(&state);
     assert!(!rights.is_empty());
     assert!(rights.values().all(Option::is_some), "{rights:#?}");
-    // The app is registered, consented, with one secret; the settings name it.
-    let apps = apps_named(&state, APP);
-    assert_eq!(apps.len(), 1);
-    let client_id = apps[0]["appId"].as_str().unwrap();
+    assert_eq!(secrets_and_consents(&state), (1, 1));
+    let app = apps_named(&state, APP)[0];
+    assert!(
+        app["requiredResourceAccess"]
+            .to_string()
+            .contains("798ee544-9d2d-430c-a058-570e29e34338"),
+        "Calendars.Read declared: {app}"
+    );
+    let client_id = app["appId"].as_str().unwrap();
     let settings: BTreeMap<&str, &str> = recs
         .iter()
         .filter(|r| r["type"] == "setting")
@@ -142,25 +233,23 @@ fn setup_runs_every_step_on_the_demo_tenant() {
         "https://outlook.office365.com/EWS/Exchange.asmx"
     );
     assert_eq!(settings["Autodiscover"], "off");
+    // The app's Exchange side got the client ID the Graph script reported.
     assert!(
-        settings.contains_key("Secret expiry") && settings.contains_key("EwsEnabled"),
-        "{settings:#?}"
+        message(&map, "ews-readiness").contains(client_id),
+        "{map:#?}"
     );
 
     // Run again: nothing left to do.
     let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let (order, map) = steps(&records(&out));
+    let recs = records(&out);
+    let (order, map) = steps(&recs);
     assert_eq!(order, STEPS);
-    for step in [
-        "grant",
-        "app-registration",
-        "admin-consent",
-        "client-secret",
-    ] {
-        assert_eq!(outcome(&map, step), "unchanged", "{step}: {map:#?}");
+    assert_eq!(outcome(&map, "grant"), "unchanged");
+    for item in ["application", "service-principal", "consent", "secret"] {
+        assert_eq!(item_outcome(&recs, item), "unchanged", "{item}");
     }
-    assert_eq!(apps_named(&t.now(), APP).len(), 1);
+    assert_eq!(secrets_and_consents(&t.now()), (1, 1));
 }
 
 #[test]
@@ -191,17 +280,26 @@ fn a_missing_monitor_fails_the_grant_step_and_the_app_is_still_registered() {
         "only the grant step failed: {recs:#?}"
     );
     assert!(!recs.iter().any(|r| r["type"] == "mailbox"));
-    for step in ["app-registration", "admin-consent", "client-secret"] {
-        assert_eq!(outcome(&map, step), "changed", "{step}");
-    }
-    assert_eq!(outcome(&map, "connector-settings"), "ok");
+    // The first script failed; the others do not need it and ran.
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "failed"),
+            ("app-registration", "completed"),
+            ("app-exchange", "completed")
+        ])
+    );
     let state = t.now();
-    assert_eq!(apps_named(&state, APP).len(), 1, "the app was registered");
+    assert_eq!(
+        secrets_and_consents(&state),
+        (1, 1),
+        "the app was registered"
+    );
     assert_eq!(monitor_rights(&state), before, "no calendar changed");
 }
 
 #[test]
-fn without_exchange_the_steps_that_need_it_are_skipped() {
+fn without_exchange_the_exchange_scripts_fail_and_the_graph_script_still_runs() {
     if common::pwsh().is_none() {
         return;
     }
@@ -223,36 +321,39 @@ fn without_exchange_the_steps_that_need_it_are_skipped() {
         GROUP,
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    let (order, map) = steps(&records(&out));
-    assert_eq!(
-        order,
-        STEPS
-            .iter()
-            .filter(|s| **s != "ews-settings")
-            .copied()
-            .collect::<Vec<_>>()
-    );
+    let recs = records(&out);
+    let (_, map) = steps(&recs);
     assert_eq!(outcome(&map, "exchange-connect"), "failed");
     assert!(message(&map, "exchange-connect").contains("fabrikam.onmicrosoft.com"));
-    for step in ["grant", "mailbox-restriction", "ews-readiness"] {
-        assert_eq!(outcome(&map, step), "skipped", "{step}: {map:#?}");
-        assert!(
-            message(&map, step).contains("exchange-connect"),
-            "{step}: {map:#?}"
-        );
-    }
-    assert_eq!(outcome(&map, "app-registration"), "changed");
+    assert_eq!(outcome(&map, "grant"), "skipped");
+    assert!(
+        message(&map, "grant").contains("exchange-connect"),
+        "{map:#?}"
+    );
     assert_eq!(
-        outcome(&map, "admin-consent"),
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "failed"),
+            ("app-registration", "completed"),
+            ("app-exchange", "failed")
+        ])
+    );
+    assert_eq!(item_outcome(&recs, "application"), "created");
+    assert_eq!(
+        item_outcome(&recs, "consent"),
         "skipped",
         "restricted: no tenant-wide consent"
     );
-    assert_eq!(outcome(&map, "client-secret"), "changed");
-    assert_eq!(outcome(&map, "connector-settings"), "ok");
+    assert_eq!(item_outcome(&recs, "secret"), "created");
+    let fatal = recs
+        .iter()
+        .find(|r| r["type"] == "fatal")
+        .expect("the Exchange script stopped");
+    assert_eq!(fatal["kind"], "connect");
 }
 
 #[test]
-fn when_the_app_registration_fails_the_steps_that_need_it_are_skipped() {
+fn a_failed_script_skips_only_the_scripts_that_need_it() {
     if common::pwsh().is_none() {
         return;
     }
@@ -264,32 +365,37 @@ fn when_the_app_registration_fails_the_steps_that_need_it_are_skipped() {
     let out = t.run_json(&["setup", "--monitor", MONITOR, "--restrict-to-group", GROUP]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
-    let (order, map) = steps(&recs);
-    assert_eq!(order, STEPS);
-    assert_eq!(outcome(&map, "app-registration"), "failed");
-    assert!(
-        message(&map, "app-registration").contains("2 apps are named"),
-        "{map:#?}"
+    let ps = parts(&recs);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "completed"),
+            ("app-registration", "failed"),
+            ("app-exchange", "skipped")
+        ]),
+        "{ps:#?}"
     );
-    for step in [
-        "admin-consent",
-        "client-secret",
-        "mailbox-restriction",
-        "connector-settings",
-    ] {
-        assert_eq!(outcome(&map, step), "skipped", "{step}: {map:#?}");
-        assert!(
-            message(&map, step).contains("app-registration"),
-            "{step}: {map:#?}"
-        );
-    }
+    assert!(ps[1].2.contains("2 apps are named"), "{ps:#?}");
+    assert!(
+        ps[2].2.contains("02-app-registration.ps1") && ps[2].2.contains("did not complete"),
+        "the reason names the script it needs: {ps:#?}"
+    );
+    assert_eq!(
+        started(&recs),
+        ["setup", "app-registration"],
+        "app-exchange never ran"
+    );
+    let (_, map) = steps(&recs);
     assert_eq!(
         outcome(&map, "grant"),
         "changed",
-        "independent steps still run"
+        "independent scripts still run"
     );
-    assert_ne!(outcome(&map, "ews-readiness"), "skipped");
-    assert!(!recs.iter().any(|r| r["type"] == "fatal"));
+    let stderr = common::stderr(&out);
+    assert!(
+        stderr.contains("03-app-exchange.ps1 (app-exchange)"),
+        "{stderr}"
+    );
     let state = t.now();
     assert!(
         state["graph"]["appRoleAssignments"]
@@ -311,7 +417,7 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
         return;
     }
     let t = SimTenant::demo();
-    let out = t.run_json(&[
+    let out = t.run(&[
         "setup",
         "--monitor",
         MONITOR,
@@ -321,11 +427,9 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
         "12",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let recs = records(&out);
-    let (_, map) = steps(&recs);
-    assert_eq!(outcome(&map, "admin-consent"), "skipped");
-    assert_eq!(outcome(&map, "mailbox-restriction"), "changed");
-    assert_eq!(item_outcome(&recs, "role-assignment"), "created");
+    // The summary says how long RBAC for Applications takes to apply.
+    let summary = common::stdout(&out);
+    assert!(summary.contains("30 minutes to 2 hours"), "{summary}");
     let state = t.now();
     assert!(
         state["graph"]["appRoleAssignments"]
@@ -340,6 +444,100 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
             .len(),
         1
     );
+    let app = apps_named(&state, APP)[0];
+    let sp = &state["exchangeRbac"]["servicePrincipals"][0];
+    assert_eq!(
+        sp["appId"], app["appId"],
+        "Exchange's service principal is the app's"
+    );
+}
+
+#[test]
+fn resume_skips_the_scripts_the_journal_shows_as_completed() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = SimTenant::demo();
+    let journal = t.file("setup.jsonl");
+    let journal_arg = journal.to_str().unwrap();
+    // The last script fails: the group does not exist.
+    let out = t.run_json(&[
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--restrict-to-group",
+        "nosuch@contoso.com",
+        "--journal",
+        journal_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(
+        part_outcomes(&records(&out)),
+        pairs(&[
+            ("setup", "completed"),
+            ("app-registration", "completed"),
+            ("app-exchange", "failed")
+        ])
+    );
+    assert!(
+        common::stderr(&out).contains("--resume"),
+        "the hint says how to resume"
+    );
+    let client_id = apps_named(&t.now(), APP)[0]["appId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let out = t.run_json(&[
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--restrict-to-group",
+        GROUP,
+        "--resume",
+        journal_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let recs = records(&out);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "resumed"),
+            ("app-registration", "resumed"),
+            ("app-exchange", "completed")
+        ])
+    );
+    assert_eq!(
+        started(&recs),
+        ["app-exchange"],
+        "only the script not completed ran"
+    );
+    assert!(
+        !recs.iter().any(|r| r["type"] == "mailbox"),
+        "no mailbox visited again"
+    );
+    // The values came from the journal.
+    let resumed = &parts(&recs)[1];
+    assert!(resumed.2.contains("not run again"), "{resumed:?}");
+    let state = t.now();
+    assert_eq!(
+        state["exchangeRbac"]["servicePrincipals"][0]["appId"],
+        client_id.as_str()
+    );
+    assert_eq!(secrets_and_consents(&state).0, 1);
+    // The journal holds both runs, in order.
+    let lines = common::journal(&journal);
+    let part_lines: Vec<(String, String)> = lines
+        .iter()
+        .filter(|r| r["type"] == "part")
+        .map(|r| {
+            (
+                r["part"].as_str().unwrap().into(),
+                r["outcome"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(part_lines.len(), 6, "{part_lines:?}");
 }
 
 #[test]
@@ -356,17 +554,21 @@ fn setup_what_if_changes_nothing() {
         "--what-if",
         "--secret-file",
         "secret.txt",
+        "--restrict-to-group",
+        GROUP,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let (order, map) = steps(&records(&out));
-    assert_eq!(order, STEPS);
-    for step in [
-        "grant",
-        "app-registration",
-        "admin-consent",
-        "client-secret",
+    let recs = records(&out);
+    let (_, map) = steps(&recs);
+    assert_eq!(outcome(&map, "grant"), "would-change");
+    for item in [
+        "application",
+        "service-principal",
+        "secret",
+        "exchange-service-principal",
+        "role-assignment",
     ] {
-        assert_eq!(outcome(&map, step), "would-change", "{step}");
+        assert_eq!(item_outcome(&recs, item), "would-create", "{item}");
     }
     let after = t.now();
     assert_eq!(monitor_rights(&after), monitor_rights(&before));
@@ -568,6 +770,40 @@ fn ews_readiness_on_exchange_server_says_the_retirement_does_not_apply() {
 
 // --- Every variant parses ---------------------------------------------------------------
 
+/// `calperm render <script> <options> -o …` into `dir`: `<stem>.ps1`, or `<stem>.<NN-part>.ps1`
+/// for each script of a workflow. Returns how many files.
+fn render_into(script: &str, options: &[&str], dir: &Path, stem: &str) -> usize {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("o");
+    let output = calperm()
+        .arg("render")
+        .arg(script)
+        .args(options)
+        .arg("-o")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} {options:?}: {}",
+        common::stderr(&output)
+    );
+    if target.is_file() {
+        std::fs::copy(&target, dir.join(format!("{stem}.ps1"))).unwrap();
+        return 1;
+    }
+    let mut count = 0;
+    for entry in std::fs::read_dir(&target).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ps1") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&path, dir.join(format!("{stem}.{name}"))).unwrap();
+            count += 1;
+        }
+    }
+    count
+}
+
 #[test]
 fn every_variant_of_these_scripts_parses_without_errors() {
     let Some(pwsh) = common::pwsh() else { return };
@@ -613,37 +849,18 @@ fn every_variant_of_these_scripts_parses_without_errors() {
     let mut count = 0;
     for (script, sets) in &variants {
         for (i, options) in sets.iter().enumerate() {
-            let output = calperm()
-                .arg("render")
-                .arg(script)
-                .args(*options)
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{script} {options:?}: {}",
-                common::stderr(&output)
-            );
-            std::fs::write(dir.path().join(format!("{script}.{i}.ps1")), &output.stdout).unwrap();
-            count += 1;
+            count += render_into(script, options, dir.path(), &format!("{script}.{i}"));
         }
         // With -RestrictToGroup and exo-app both parameter sets are rendered together.
         if *script == "app-registration" {
             let mut options = restrict.to_vec();
             options.extend_from_slice(exo_app);
-            let output = calperm()
-                .arg("render")
-                .arg(script)
-                .args(&options)
-                .output()
-                .unwrap();
-            assert!(output.status.success(), "{}", common::stderr(&output));
-            std::fs::write(
-                dir.path().join(format!("{script}.restrict-exo-app.ps1")),
-                &output.stdout,
-            )
-            .unwrap();
-            count += 1;
+            count += render_into(
+                script,
+                &options,
+                dir.path(),
+                &format!("{script}.restrict-exo-app"),
+            );
         }
     }
     let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ps/Inspect-Script.ps1");
@@ -676,4 +893,153 @@ fn every_variant_of_these_scripts_parses_without_errors() {
         );
         assert_eq!(report["bom"], json!(true), "{}", report["file"]);
     }
+}
+
+#[test]
+fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishes_it() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    // pwsh dies at the 3rd mailbox of the first script (the simulation kills its process).
+    let t = SimTenant::edited(|tenant| tenant["faults"]["crashAtMailbox"] = json!(3));
+    let journal = t.file("crash.jsonl");
+    let journal_arg = journal.to_str().unwrap();
+    let out = t.run_json(&[
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+        "--journal",
+        journal_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let recs = records(&out);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "stopped"),
+            ("app-registration", "completed"),
+            ("app-exchange", "completed")
+        ]),
+        "the scripts that do not need the first one still ran"
+    );
+    let stderr = common::stderr(&out);
+    assert!(
+        stderr.contains("01-setup.ps1 (setup): pwsh was killed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("--resume {journal_arg}")),
+        "{stderr}"
+    );
+
+    let out = t.run_json(&[
+        "setup",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+        "--resume",
+        journal_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let recs = records(&out);
+    assert_eq!(
+        part_outcomes(&recs),
+        pairs(&[
+            ("setup", "completed"),
+            ("app-registration", "resumed"),
+            ("app-exchange", "resumed")
+        ])
+    );
+    assert_eq!(started(&recs), ["setup"]);
+    let skipped = recs
+        .iter()
+        .filter(|r| r["type"] == "mailbox" && r["kind"] == "resumed")
+        .count();
+    assert!(
+        skipped >= 2,
+        "the mailboxes done before the crash are not visited again: {skipped}"
+    );
+    let state = t.now();
+    assert!(
+        monitor_rights(&state).values().all(Option::is_some),
+        "every calendar granted"
+    );
+    assert_eq!(secrets_and_consents(&state), (1, 1));
+}
+
+#[test]
+fn the_rendered_scripts_run_by_hand_one_after_another_with_the_values_carried_over() {
+    let Some(pwsh) = common::pwsh() else { return };
+    let t = SimTenant::demo();
+    let dir = t.file("scripts");
+    calperm()
+        .args([
+            "render",
+            "app-registration",
+            "--restrict-to-group",
+            GROUP,
+            "--secret-months",
+            "12",
+            "-o",
+        ])
+        .arg(&dir)
+        .assert()
+        .success();
+    // What calperm's --simulate does for a run, done by hand: the simulated modules first.
+    let by_hand = |command: &str| -> Output {
+        let modules = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sim/modules");
+        std::process::Command::new(&pwsh)
+            .args([
+                "-NoLogo",
+                "-NoProfile",
+                "-NonInteractive",
+                "-Command",
+                command,
+            ])
+            .current_dir(&dir)
+            .env("PSModulePath", modules)
+            .env("CALPERM_SIM_TENANT", t.file("tenant.json"))
+            .env("CALPERM_SIM_STATE", t.file("state.json"))
+            .output()
+            .unwrap()
+    };
+    // The first script's outputs, as a reviewer running it would see them (objects).
+    let out = by_hand(
+        "& ./01-app-registration.ps1 -RetryDelayMs 10 | Where-Object { $_.type -eq 'output' } | ForEach-Object { '{0}={1}' -f $_.name, $_.value }",
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let values: BTreeMap<String, String> = common::stdout(&out)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let state = t.now();
+    let app = apps_named(&state, APP)[0];
+    assert_eq!(
+        values["ClientId"],
+        app["appId"].as_str().unwrap(),
+        "{values:?}"
+    );
+    let out = by_hand(&format!(
+        "& ./02-app-exchange.ps1 -ClientId '{}' -ServicePrincipalId '{}' -RetryDelayMs 10 | Out-Null",
+        values["ClientId"], values["ServicePrincipalId"]
+    ));
+    assert!(out.status.success(), "{}", describe(&out));
+    let state = t.now();
+    let exchange_sp = &state["exchangeRbac"]["servicePrincipals"][0];
+    assert_eq!(exchange_sp["appId"], values["ClientId"].as_str());
+    assert_eq!(
+        exchange_sp["objectId"],
+        values["ServicePrincipalId"].as_str()
+    );
+    assert_eq!(
+        state["exchangeRbac"]["managementRoleAssignments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }

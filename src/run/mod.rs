@@ -9,9 +9,14 @@
 //! prompt reaches the user and calperm's stdout carries only the report. When pwsh has ended,
 //! the temp files go, the report is finished, and `verdict` decides the exit code; an
 //! interrupted or broken run names its journal and the command that resumes it (`resume`).
+//!
+//! `Run` holds what the pwsh processes of one run share, so a workflow of several scripts
+//! (`plan`: setup, app-registration --restrict-to-group) runs each through `Run::script` into one
+//! journal and one report.
 
 mod interrupt;
 mod marker;
+pub mod plan;
 mod progress;
 mod pwsh;
 mod report;
@@ -58,130 +63,213 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         options,
     } = plan;
 
-    // Everything that can fail before pwsh starts fails here, with nothing run.
-    let simulation = match &options.simulate {
-        Some(tenant) => Some(Simulation::prepare(tenant, options.sim_state.as_deref())?),
-        None => None,
-    };
-    let pwsh = pwsh::locate(options.pwsh.as_deref())?;
-    let journal_path = journal_path(options, context)?;
-    let new_journal = !journal_path.exists();
-    let journal = Journal::open(&journal_path).map_err(|err| {
-        Failure::usage(
-            format!("{err:#}"),
-            "pass --journal FILE in a directory you can write to",
-        )
-    })?;
-    let report = Report::open(options.format, options.report.as_deref())?;
-    let script = ScriptFile::write(script_text)?;
-    let marker = Marker::random();
-
-    let mut command = Command::new(&pwsh);
-    command
-        .args(pwsh::arguments(
-            script.path(),
-            marker.as_str(),
-            pwsh::non_interactive(context, simulation.is_some()),
-            options.what_if,
-        ))
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    if let Some(simulation) = &simulation {
-        simulation.apply(&mut command, context.connection_onprem)?;
-    }
-
-    let progress = Progress::on_stderr();
-    let interrupt = Interrupt::install(progress.bar());
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(err) => {
-            progress.finish();
-            if new_journal {
-                // Nothing ran: do not leave an empty journal behind.
-                let _ = std::fs::remove_file(&journal_path);
-            }
-            return Err(pwsh::spawn_failed(&pwsh, &err).into());
-        }
-    };
-    let stdout = child
-        .stdout
-        .take()
-        .context("pwsh's standard output is not piped")?;
-    let child = Arc::new(Mutex::new(child));
-    let watchdog = interrupt.watch(Arc::clone(&child));
-
-    let mut session = Session {
-        journal,
-        journal_error: None,
-        report,
-        progress,
-        tally: Tally::default(),
-    };
-    let read = stream::pump(stdout, &marker, &mut session);
-    let mut trouble = Vec::new();
-    if let Err(err) = read {
-        trouble.push(format!("reading pwsh's output failed ({err})"));
-        // Nobody reads its output any more: it would block on a full pipe.
-        let _ = lock(&child).kill();
-    }
-    let status = wait(&child);
-    watchdog.stop();
-    let interrupted = interrupt.interrupted();
-
-    if let Err(err) = script.remove() {
-        eprintln!("calperm: warning: {err:#}");
-    }
-    let sim_state = simulation.as_ref().map(|s| s.state().to_path_buf());
-    if let Some(simulation) = simulation
-        && let Err(err) = simulation.remove()
-    {
-        eprintln!("calperm: warning: {err:#}");
-    }
-
-    let Session {
-        journal_error,
-        report,
-        progress,
-        tally,
-        ..
-    } = session;
-    progress.finish();
-    trouble.extend(journal_error);
-    let child_end = match status {
-        Ok(status) => ChildEnd::from_status(status),
-        Err(err) => {
-            trouble.push(format!("waiting for pwsh failed ({err})"));
-            ChildEnd::Unknown
-        }
-    };
-    let footer = Footer {
-        script: context.script.to_string(),
-        journal: journal_path.clone(),
-        report_file: options.report.clone(),
-        sim_state,
-    };
-    report.finish(&tally, &footer);
-
-    let verdict = verdict::decide(&tally, child_end, interrupted, &trouble);
+    let mut run = Run::open(context, options)?;
+    let end = run.script(
+        script_text,
+        pwsh::non_interactive(context, options.simulate.is_some()),
+        &[],
+    )?;
+    let verdict = verdict::decide(&run.session.part, end.child, end.interrupted, &end.trouble);
+    let (tally, journal_path) = run.close();
     conclude(verdict, &tally, context, options, &journal_path)
 }
 
+/// What every pwsh process of one run shares: the simulation, pwsh, the journal, the report and
+/// the tally. `calperm run` of one script uses it once (`execute`); a workflow of several scripts
+/// (`plan`) runs each of them through it, so they share one journal and one report.
+pub(crate) struct Run<'a> {
+    context: &'a ScriptContext,
+    options: &'a crate::cli::RunOptions,
+    simulation: Option<Simulation>,
+    pwsh: PathBuf,
+    journal_path: PathBuf,
+    new_journal: bool,
+    pub(crate) session: Session,
+    interrupt: Interrupt,
+}
+
+/// How one pwsh process ended.
+pub(crate) struct ScriptEnd {
+    pub(crate) child: ChildEnd,
+    pub(crate) interrupted: bool,
+    /// Problems on calperm's side (reading pwsh's output, writing the journal).
+    pub(crate) trouble: Vec<String>,
+}
+
+impl<'a> Run<'a> {
+    /// Everything that can fail before pwsh starts fails here, with nothing run.
+    pub(crate) fn open(
+        context: &'a ScriptContext,
+        options: &'a crate::cli::RunOptions,
+    ) -> Result<Run<'a>> {
+        let simulation = match &options.simulate {
+            Some(tenant) => Some(Simulation::prepare(tenant, options.sim_state.as_deref())?),
+            None => None,
+        };
+        let pwsh = pwsh::locate(options.pwsh.as_deref())?;
+        let journal_path = journal_path(options, context)?;
+        let new_journal = !journal_path.exists();
+        let journal = Journal::open(&journal_path).map_err(|err| {
+            Failure::usage(
+                format!("{err:#}"),
+                "pass --journal FILE in a directory you can write to",
+            )
+        })?;
+        let report = Report::open(options.format, options.report.as_deref())?;
+        let progress = Progress::on_stderr();
+        let interrupt = Interrupt::install(progress.bar());
+        Ok(Run {
+            context,
+            options,
+            simulation,
+            pwsh,
+            journal_path,
+            new_journal,
+            session: Session {
+                journal,
+                journal_error: None,
+                report,
+                progress,
+                tally: Tally::default(),
+                part: Tally::default(),
+            },
+            interrupt,
+        })
+    }
+
+    pub(crate) fn interrupted(&self) -> bool {
+        self.interrupt.interrupted()
+    }
+
+    /// A record calperm writes itself (a part's end): journal, report and tallies, like any other.
+    pub(crate) fn record(&mut self, record: Record) {
+        stream::Handler::record(&mut self.session, record);
+    }
+
+    /// Runs one script in a new pwsh with `params` (`-Name value`, never a secret) after the
+    /// record marker, and reads its records into the session; `session.part` holds this
+    /// script's own tally afterwards. `Err` only when pwsh could not be started (exit code 3).
+    pub(crate) fn script(
+        &mut self,
+        script_text: &str,
+        non_interactive: bool,
+        params: &[(String, String)],
+    ) -> Result<ScriptEnd> {
+        self.session.part = Tally::default();
+        let script = ScriptFile::write(script_text)?;
+        let marker = Marker::random();
+
+        let mut command = Command::new(&self.pwsh);
+        command
+            .args(pwsh::arguments(
+                script.path(),
+                marker.as_str(),
+                non_interactive,
+                self.options.what_if,
+            ))
+            .args(
+                params
+                    .iter()
+                    .flat_map(|(name, value)| [format!("-{name}"), value.clone()]),
+            )
+            .stdin(Stdio::inherit())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(simulation) = &self.simulation {
+            simulation.apply(&mut command, self.context.connection_onprem)?;
+        }
+
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                self.session.progress.finish();
+                if self.new_journal && self.session.tally.records == 0 {
+                    // Nothing ran: do not leave an empty journal behind.
+                    let _ = std::fs::remove_file(&self.journal_path);
+                }
+                let _ = script.remove();
+                return Err(pwsh::spawn_failed(&self.pwsh, &err).into());
+            }
+        };
+        let stdout = child
+            .stdout
+            .take()
+            .context("pwsh's standard output is not piped")?;
+        let child = Arc::new(Mutex::new(child));
+        let watchdog = self.interrupt.watch(Arc::clone(&child));
+
+        let read = stream::pump(stdout, &marker, &mut self.session);
+        let mut trouble = Vec::new();
+        if let Err(err) = read {
+            trouble.push(format!("reading pwsh's output failed ({err})"));
+            // Nobody reads its output any more: it would block on a full pipe.
+            let _ = lock(&child).kill();
+        }
+        let status = wait(&child);
+        watchdog.stop();
+
+        if let Err(err) = script.remove() {
+            eprintln!("calperm: warning: {err:#}");
+        }
+        trouble.extend(self.session.journal_error.clone());
+        let child = match status {
+            Ok(status) => ChildEnd::from_status(status),
+            Err(err) => {
+                trouble.push(format!("waiting for pwsh failed ({err})"));
+                ChildEnd::Unknown
+            }
+        };
+        Ok(ScriptEnd {
+            child,
+            interrupted: self.interrupt.interrupted(),
+            trouble,
+        })
+    }
+
+    /// Removes the simulation's files and writes the end of the report. Returns the whole run's
+    /// tally and the journal's path.
+    pub(crate) fn close(self) -> (Tally, PathBuf) {
+        let sim_state = self.simulation.as_ref().map(|s| s.state().to_path_buf());
+        if let Some(simulation) = self.simulation
+            && let Err(err) = simulation.remove()
+        {
+            eprintln!("calperm: warning: {err:#}");
+        }
+        let Session {
+            report,
+            progress,
+            tally,
+            ..
+        } = self.session;
+        progress.finish();
+        let footer = Footer {
+            script: self.context.script.to_string(),
+            journal: self.journal_path.clone(),
+            report_file: self.options.report.clone(),
+            sim_state,
+        };
+        report.finish(&tally, &footer);
+        (tally, self.journal_path)
+    }
+}
+
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.
-fn conclude(
+pub(crate) fn conclude(
     verdict: Verdict,
     tally: &Tally,
     context: &ScriptContext,
     options: &crate::cli::RunOptions,
     journal: &std::path::Path,
 ) -> Result<ExitCode> {
-    let resumable = resume::can_resume(context.script) && !options.what_if;
+    let resumable = (resume::can_resume(context.script)
+        || (context.script == "app-registration" && context.restrict_to_group.is_some()))
+        && !options.what_if;
     let again = resume::command(&resume::current_args(), journal, resumable);
     match verdict {
         Verdict::Success => Ok(ExitCode::SUCCESS),
         Verdict::Failures(message) => {
-            let hint = (resumable && tally.failed_mailboxes > 0)
-                .then(|| format!("the report lists them; to retry only the mailboxes not done: {again}"));
+            let hint = (resumable && tally.failed_mailboxes + tally.failed_parts > 0)
+                .then(|| format!("the report lists them; to retry only what is not done: {again}"));
             Err(Failure::failures(message, hint).into())
         }
         Verdict::Configuration(message) => Err(Failure::usage(
@@ -231,12 +319,15 @@ fn wait(child: &Mutex<Child>) -> io::Result<ExitStatus> {
 }
 
 /// Where each line of pwsh's output goes.
-struct Session {
+pub(crate) struct Session {
     journal: Journal,
     journal_error: Option<String>,
     report: Report,
     progress: Progress,
+    /// The whole run (every script of a workflow).
     tally: Tally,
+    /// The script now running (or last run): its exit code is decided on this.
+    pub(crate) part: Tally,
 }
 
 /// Longest unreadable line quoted in a warning.
@@ -267,6 +358,7 @@ impl stream::Handler for Session {
             self.journal_error = Some(format!("the journal could not be written ({err:#})"));
         }
         self.tally.add(&record);
+        self.part.add(&record);
         self.report.record(&record);
         match &record {
             Record::Start(start) => self.progress.expect(start.total),
@@ -279,6 +371,7 @@ impl stream::Handler for Session {
 
     fn unreadable(&mut self, number: u64, raw: &[u8]) {
         self.tally.unreadable += 1;
+        self.part.unreadable += 1;
         let line = String::from_utf8_lossy(marker::trim_line_ending(raw));
         let quoted: String = if line.chars().count() > QUOTE_MAX {
             line.chars()

@@ -2,7 +2,7 @@
 //! (steps, items, settings, fatals) and the `start`/`end` records. This is all the summary and
 //! the exit code need; mailbox records themselves are not kept here.
 
-use crate::records::{End, Fatal, Item, Monitor, Outcome, Record, Setting, Start, Step};
+use crate::records::{End, Fatal, Item, Monitor, Outcome, Part, Record, Setting, Start, Step};
 use std::collections::BTreeMap;
 
 /// Steps, items, settings and fatals kept for the summary; a script that emits more than this
@@ -26,6 +26,13 @@ pub(crate) struct Tally {
     pub(crate) items: Vec<Item>,
     pub(crate) settings: Vec<Setting>,
     pub(crate) fatals: Vec<Fatal>,
+    /// The values the script reported for the next part of a workflow (the last of each name).
+    pub(crate) outputs: BTreeMap<String, String>,
+    /// How each part of a workflow ended (written by calperm).
+    pub(crate) parts: Vec<Part>,
+    pub(crate) failed_parts: u64,
+    /// Calls retried while Entra ID replicated a new object (item records).
+    pub(crate) replication_retries: u64,
     /// Steps, items, settings or fatals beyond `KEEP`.
     pub(crate) not_kept: u64,
     pub(crate) end: Option<End>,
@@ -58,10 +65,21 @@ impl Tally {
                 if item.is_failure() {
                     self.failed_items += 1;
                 }
+                self.replication_retries += u64::from(item.retries);
                 keep(&mut self.items, item, &mut self.not_kept);
             }
             Record::Setting(setting) => keep(&mut self.settings, setting, &mut self.not_kept),
             Record::Fatal(fatal) => keep(&mut self.fatals, fatal, &mut self.not_kept),
+            Record::Output(output) => {
+                self.outputs
+                    .insert(output.name.clone(), output.value.clone());
+            }
+            Record::Part(part) => {
+                if part.is_failure() {
+                    self.failed_parts += 1;
+                }
+                self.parts.push(part.clone());
+            }
             Record::End(end) => self.end = Some(end.clone()),
         }
     }

@@ -15,6 +15,11 @@
       secret             a client secret named SecretName, valid SecretMonths months; a rerun adds
                          none while one with that name is valid. With AppCertificatePath, that
                          certificate is registered instead ('certificate') and no secret is made.
+    Right after a create, Entra ID may not know the new object yet for seconds to minutes: the
+    calls that need it are retried (see ReplicationTimeoutSeconds) and the retries are reported.
+    This script signs in to Microsoft Graph only. Exchange Online PowerShell and Microsoft Graph
+    PowerShell cannot sign in within one PowerShell process with current module versions, so any
+    Exchange work is a separate script, run in a new PowerShell.
     Each is reported as created, unchanged, updated, would-create (with -WhatIf), skipped or
     failed. The tenant ID, client ID, secret expiry and the connector's EWS settings follow as
     settings.
@@ -34,6 +39,11 @@
     console only.
 .PARAMETER AppCertificatePath
     A certificate's public key (.cer or .pem) to register on the app instead of a client secret.
+.PARAMETER RetryDelayMs
+    First wait in milliseconds before a call on a new object is retried; it doubles each time (at
+    most 60 s apart).
+.PARAMETER ReplicationTimeoutSeconds
+    How long in all to keep retrying a call while Entra ID replicates a new object.
 .PARAMETER RecordMarker
     Set by calperm: report results as JSON lines starting with this marker. Leave empty when
     running the script by hand; results are then PowerShell objects.
@@ -45,6 +55,7 @@
 .NOTES
     Needs the modules Microsoft.Graph.Authentication and Microsoft.Graph.Applications
     (Install-Module Microsoft.Graph.Authentication, Microsoft.Graph.Applications -Scope CurrentUser).
+    It reports ClientId, ServicePrincipalId and TenantId as outputs for the next script.
     Rendered by calperm 0.1.0. Render it again with `calperm render app-registration`,
     or run it with `calperm run app-registration`. It runs unchanged on
     Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.10 lists 7.6); on
@@ -57,6 +68,8 @@ param(
     [ValidateRange(1, 1200)] [int] $SecretMonths = 36,
     [string] $SecretFile = '',
     [string] $AppCertificatePath = '',
+    [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
+    [ValidateRange(0, 86400)] [int] $ReplicationTimeoutSeconds = 300,
     [string] $RecordMarker = ''
 )
 
@@ -150,12 +163,22 @@ function Write-CalpermStep {
     Write-CalpermRecord ([ordered]@{ type = 'step'; step = $Step; outcome = $Outcome; message = $Message })
 }
 
+# Retries: calls retried because Entra had not replicated a new object yet (only when any).
 function Write-CalpermItem {
-    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null)
+    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null, [int] $Retries = 0)
     if ($script:StepItems.Count -eq 0) { $script:StepFirstMessage = $Message }
     [void]$script:StepItems.Add($Outcome)
     if ($null -ne $Id) { $Id = [string]$Id }
-    Write-CalpermRecord ([ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message })
+    $record = [ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message }
+    if ($Retries -gt 0) { $record['retries'] = $Retries }
+    Write-CalpermRecord $record
+}
+
+# A value the next script of a workflow takes as its parameter of the same name (ClientId,
+# ServicePrincipalId, TenantId): calperm passes it on; by hand, pass it yourself. Never a secret.
+function Write-CalpermOutput {
+    param([string] $Name, [string] $Value)
+    Write-CalpermRecord ([ordered]@{ type = 'output'; name = $Name; value = $Value })
 }
 
 function Write-CalpermSetting {
@@ -188,6 +211,55 @@ function Format-CalpermDate {
     $utc = ConvertTo-CalpermUtc $Value
     if ($null -eq $utc) { return '' }
     $utc.ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# --- Entra replication ------------------------------------------------------------------------
+# Right after an object is created in Entra ID, calls that reference it fail for seconds to
+# minutes (field-notes §5): Graph answers Request_BadRequest "The appId '<id>' of the service
+# principal does not reference a valid application object." or Request_ResourceNotFound
+# "Resource '<id>' does not exist or one of its queried reference-property objects are not
+# present.", and Exchange's New-ServicePrincipal fails until Exchange sees the new service
+# principal. Such a call is retried with exponential back-off (RetryDelayMs, doubling, at most
+# 60 s apart) for up to ReplicationTimeoutSeconds in all; the item's record counts the retries.
+$script:ReplicationRetries = 0
+
+# Whether an error is one of those replication errors. Service 'graph' or 'exchange'.
+function Test-CalpermReplicationError {
+    param($ErrorRecord, [string] $Service)
+    $text = [string]$ErrorRecord.Exception.Message
+    if ($Service -eq 'exchange') {
+        # UNCONFIRMED: no public source quotes Exchange's text for a service principal it does not
+        # see yet; any not-found error of New-ServicePrincipal is taken for it, because the
+        # service principal was just read from (or made in) Entra ID.
+        return ($text -match 'ManagementObjectNotFoundException' -or $text -match "couldn't be found" -or $text -match 'not found' -or $text -match "doesn't exist")
+    }
+    ($text -match 'does not reference a valid application object' -or $text -match 'Request_ResourceNotFound' -or
+        $text -match 'does not exist or one of its queried reference-property objects are not present')
+}
+
+# Runs $Call (which must use -ErrorAction Stop) and returns its result, retrying replication
+# errors; $script:ReplicationRetries says how often. When the time is up, it throws a message that
+# names what to do.
+function Invoke-CalpermAfterCreate {
+    param([string] $What, [string] $Service, [scriptblock] $Call)
+    $script:ReplicationRetries = 0
+    $delay = [Math]::Max(1, $RetryDelayMs)
+    $started = [DateTime]::UtcNow
+    while ($true) {
+        try {
+            return (& $Call)
+        } catch {
+            if (-not (Test-CalpermReplicationError $_ $Service)) { throw }
+            $elapsed = ([DateTime]::UtcNow - $started).TotalSeconds
+            if ($elapsed + ($delay / 1000.0) -gt $ReplicationTimeoutSeconds) {
+                throw ("{0} was still not replicated after {1:0} s and {2} retries ({3}). Entra ID can take several minutes: run the same command again later (calperm: add --resume JOURNAL to skip what is done), or wait longer with ReplicationTimeoutSeconds (calperm: --replication-timeout SECONDS)." -f $What, $elapsed, $script:ReplicationRetries, $_.Exception.Message)
+            }
+            $script:ReplicationRetries++
+            Write-Verbose ('{0} is not replicated yet; retry {1} in {2} ms' -f $What, $script:ReplicationRetries, $delay)
+            Start-Sleep -Milliseconds $delay
+            $delay = [Math]::Min(60000, $delay * 2)
+        }
+    }
 }
 
 # --- App registration (Microsoft Graph PowerShell) ------------------------------------------
@@ -348,11 +420,11 @@ function Invoke-CalpermAppServicePrincipal {
         return
     }
     try {
-        $sp = New-MgServicePrincipal -AppId ([string]$app.AppId) -ErrorAction Stop
+        $sp = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { New-MgServicePrincipal -AppId ([string]$app.AppId) -ErrorAction Stop }
         $script:Reg.Sp = $sp
-        Write-CalpermItem -Item 'service-principal' -Outcome 'created' -Name $AppName -Id $sp.Id -Message 'The enterprise application for this tenant.'
+        Write-CalpermItem -Item 'service-principal' -Outcome 'created' -Name $AppName -Id $sp.Id -Message 'The enterprise application for this tenant.' -Retries $script:ReplicationRetries
     } catch {
-        Write-CalpermItem -Item 'service-principal' -Outcome 'failed' -Name $AppName -Message ('New-MgServicePrincipal failed: ' + $_.Exception.Message)
+        Write-CalpermItem -Item 'service-principal' -Outcome 'failed' -Name $AppName -Message ('New-MgServicePrincipal failed: ' + $_.Exception.Message) -Retries $script:ReplicationRetries
     }
 }
 
@@ -377,7 +449,7 @@ function Invoke-CalpermAppConsent {
     try {
         $graphSp = @(Get-MgServicePrincipal -Filter ('appId eq ' + (ConvertTo-CalpermODataString $script:GraphResourceAppId)) -ErrorAction Stop) | Select-Object -First 1
         if (-not $graphSp) { throw ('The Microsoft Graph service principal (appId {0}) is not in this tenant.' -f $script:GraphResourceAppId) }
-        $existing = @(Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -All -ErrorAction Stop |
+        $existing = @(Invoke-CalpermAfterCreate -What ('The service principal {0}' -f $sp.Id) -Service graph -Call { Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -All -ErrorAction Stop } |
                 Where-Object { [string]$_.ResourceId -eq [string]$graphSp.Id -and [string]$_.AppRoleId -eq $script:CalendarsReadRoleId })
     } catch {
         Write-CalpermItem -Item 'consent' -Outcome 'failed' -Name $name -Message ('Could not read the app role assignments: ' + $_.Exception.Message)
@@ -402,10 +474,10 @@ function Invoke-CalpermAppConsent {
         return
     }
     try {
-        $assignment = New-MgServicePrincipalAppRoleAssignedTo -ServicePrincipalId $graphSp.Id -PrincipalId $sp.Id -ResourceId $graphSp.Id -AppRoleId $script:CalendarsReadRoleId -ErrorAction Stop
-        Write-CalpermItem -Item 'consent' -Outcome 'created' -Name $name -Id $assignment.Id -Message 'Granted: the app may read the calendars of every mailbox in the organization, effective immediately.'
+        $assignment = Invoke-CalpermAfterCreate -What ('The service principal {0}' -f $sp.Id) -Service graph -Call { New-MgServicePrincipalAppRoleAssignedTo -ServicePrincipalId $graphSp.Id -PrincipalId $sp.Id -ResourceId $graphSp.Id -AppRoleId $script:CalendarsReadRoleId -ErrorAction Stop }
+        Write-CalpermItem -Item 'consent' -Outcome 'created' -Name $name -Id $assignment.Id -Message 'Granted: the app may read the calendars of every mailbox in the organization, effective immediately.' -Retries $script:ReplicationRetries
     } catch {
-        Write-CalpermItem -Item 'consent' -Outcome 'failed' -Name $name -Message ('New-MgServicePrincipalAppRoleAssignedTo failed: ' + $_.Exception.Message)
+        Write-CalpermItem -Item 'consent' -Outcome 'failed' -Name $name -Message ('New-MgServicePrincipalAppRoleAssignedTo failed: ' + $_.Exception.Message) -Retries $script:ReplicationRetries
     }
 }
 
@@ -472,10 +544,10 @@ function Invoke-CalpermAppSecret {
     $DebugPreference = 'SilentlyContinue'
     $VerbosePreference = 'SilentlyContinue'
     try {
-        $created = Add-MgApplicationPassword -ApplicationId $app.Id -PasswordCredential @{ DisplayName = $SecretName; EndDateTime = $end } -ErrorAction Stop
+        $created = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { Add-MgApplicationPassword -ApplicationId $app.Id -PasswordCredential @{ DisplayName = $SecretName; EndDateTime = $end } -ErrorAction Stop }
     } catch {
         if ($path) { Remove-CalpermFile -Path $path }
-        Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message ('Add-MgApplicationPassword failed: {0} If the lifetime was refused, lower SecretMonths (calperm: --secret-months), e.g. to 12 or 24; a tenant app management policy may set the maximum.' -f $_.Exception.Message)
+        Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Retries $script:ReplicationRetries -Message ('Add-MgApplicationPassword failed: {0} If the lifetime was refused, lower SecretMonths (calperm: --secret-months), e.g. to 12 or 24; a tenant app management policy may set the maximum.' -f $_.Exception.Message)
         if ($path) { Write-CalpermItem -Item 'secret-file' -Outcome 'skipped' -Name $SecretFile -Message 'No secret was created; the empty file was removed.' }
         return
     }
@@ -496,7 +568,7 @@ function Invoke-CalpermAppSecret {
     $where = 'shown once on the console'
     if ($written) { $where = 'shown once on the console and written to the SecretFile' }
     $script:Reg.Credential = @{ Kind = 'secret'; Expires = $expires; Where = $where }
-    Write-CalpermItem -Item 'secret' -Outcome 'created' -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where)
+    Write-CalpermItem -Item 'secret' -Outcome 'created' -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where) -Retries $script:ReplicationRetries
     if ($written) { Write-CalpermItem -Item 'secret-file' -Outcome 'created' -Name $SecretFile -Message 'Readable only by you.' }
 }
 
@@ -620,12 +692,6 @@ function Invoke-CalpermAppCertificate {
         Write-CalpermItem -Item 'certificate' -Outcome 'unchanged' -Name $certificate.Subject -Id $thumbprint -Message ('Already registered; valid until {0}.' -f $expires)
         return
     }
-    if ($keys.Count -gt 0) {
-        # Update-MgApplication -KeyCredentials replaces the whole list, and Graph does not return
-        # the public keys of the certificates already there: adding one here could drop them.
-        Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('The app already has {0} other certificate(s); they are left alone. Upload this one in the Entra admin center (Certificates & secrets), or with Add-MgApplicationKey, which needs a proof of possession signed by a current certificate.' -f $keys.Count)
-        return
-    }
     if (-not $script:Cmdlet.ShouldProcess($AppName, ('Register the certificate {0} (Update-MgApplication -KeyCredentials)' -f $thumbprint))) {
         Write-CalpermItem -Item 'certificate' -Outcome 'would-create' -Name $certificate.Subject -Id $thumbprint
         return
@@ -639,13 +705,51 @@ function Invoke-CalpermAppCertificate {
         StartDateTime       = (ConvertTo-CalpermUtc $certificate.NotBefore)
         EndDateTime         = (ConvertTo-CalpermUtc $certificate.NotAfter)
     }
-    try {
-        $null = Update-MgApplication -ApplicationId $app.Id -KeyCredentials @($key) -ErrorAction Stop
-        $script:Reg.Credential = @{ Kind = 'certificate'; Thumbprint = $thumbprint; Expires = $expires }
-        Write-CalpermItem -Item 'certificate' -Outcome 'created' -Name $certificate.Subject -Id $thumbprint -Message ('Registered (public key only); valid until {0}. No client secret was made.' -f $expires)
-    } catch {
-        Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Update-MgApplication failed: ' + $_.Exception.Message)
+    # Update-MgApplication -KeyCredentials replaces the whole list, so the certificates already
+    # there are sent back with it. Their public keys come only from a read that selects
+    # keyCredentials (field-notes §6); one without its key stops this before anything is changed.
+    $list = New-Object System.Collections.ArrayList
+    if ($keys.Count -gt 0) {
+        try {
+            $current = Get-MgApplication -ApplicationId $app.Id -Property keyCredentials -ErrorAction Stop
+        } catch {
+            Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Could not read the certificates the app has (Get-MgApplication -Property keyCredentials); nothing was changed: ' + $_.Exception.Message)
+            return
+        }
+        foreach ($old in @($current.KeyCredentials | Where-Object { $_ })) {
+            if ($null -eq $old.Key -or @($old.Key).Count -eq 0) {
+                Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Graph did not return the public key of the certificate {0} the app already has, and sending the list without it would remove it; nothing was changed. Upload this certificate in the Entra admin center (Certificates & secrets).' -f $old.KeyId)
+                return
+            }
+            [void]$list.Add(@{
+                    KeyId               = [string]$old.KeyId
+                    Type                = [string]$old.Type
+                    Usage               = [string]$old.Usage
+                    Key                 = [byte[]]$old.Key
+                    CustomKeyIdentifier = $old.CustomKeyIdentifier
+                    DisplayName         = [string]$old.DisplayName
+                    StartDateTime       = (ConvertTo-CalpermUtc $old.StartDateTime)
+                    EndDateTime         = (ConvertTo-CalpermUtc $old.EndDateTime)
+                })
+        }
     }
+    [void]$list.Add($key)
+    try {
+        $null = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { Update-MgApplication -ApplicationId $app.Id -KeyCredentials @($list) -ErrorAction Stop }
+        $script:Reg.Credential = @{ Kind = 'certificate'; Thumbprint = $thumbprint; Expires = $expires }
+        $kept = ''
+        if ($list.Count -gt 1) { $kept = (' The {0} certificate(s) the app already had were kept.' -f ($list.Count - 1)) }
+        Write-CalpermItem -Item 'certificate' -Outcome 'created' -Name $certificate.Subject -Id $thumbprint -Message ('Registered (public key only); valid until {0}. No client secret was made.{1}' -f $expires, $kept) -Retries $script:ReplicationRetries
+    } catch {
+        Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Update-MgApplication failed: ' + $_.Exception.Message) -Retries $script:ReplicationRetries
+    }
+}
+
+# What the next script of the workflow needs (output records; by hand, pass them as its parameters).
+function Write-CalpermAppOutputs {
+    if ($script:Reg.App) { Write-CalpermOutput -Name 'ClientId' -Value ([string]$script:Reg.App.AppId) }
+    if ($script:Reg.Sp) { Write-CalpermOutput -Name 'ServicePrincipalId' -Value ([string]$script:Reg.Sp.Id) }
+    if ($script:Reg.TenantId) { Write-CalpermOutput -Name 'TenantId' -Value ([string]$script:Reg.TenantId) }
 }
 
 # 4. What to enter in the connector, as setting records (the run's summary prints them).
@@ -668,9 +772,7 @@ function Write-CalpermAppSettings {
     Write-CalpermSetting -Name 'Autodiscover' -Value 'off' -Note 'Leave the Autodiscover box unticked.'
     Write-CalpermSetting -Name 'API' -Value 'Microsoft Graph Calendars.Read (application)' -Note 'This permission authorizes calls to graph.microsoft.com, not to EWS. A connector that calls the EWS URL app-only needs the Office 365 Exchange Online permission full_access_as_app instead: check which API the connector uses.'
     if ($Restricted) {
-        # Inference: Microsoft documents more than an hour for Application Access Policy changes
-        # (entra.md §3.1); the figure for RBAC for Applications was not retrieved (UNCONFIRMED).
-        Write-CalpermSetting -Name 'Mailbox access' -Value ('members of {0} only' -f $Group) -Note 'RBAC for Applications (Application Calendars.Read on a management scope), no tenant-wide consent. Expect an hour or more before the app can read the mailboxes; Test-ServicePrincipalAuthorization shows the scope at once.'
+        Write-CalpermSetting -Name 'Mailbox access' -Value ('members of {0} only' -f $Group) -Note 'No tenant-wide consent: the next script (in Exchange Online) limits the app with RBAC for Applications.'
     } else {
         Write-CalpermSetting -Name 'Mailbox access' -Value 'every mailbox' -Note 'Tenant-wide admin consent. To limit the app to one group, rerun with RestrictToGroup (calperm: --restrict-to-group).'
     }
@@ -685,6 +787,7 @@ try {
     Invoke-CalpermAppObjects
     Invoke-CalpermAppConsent -Restricted $restricted
     Invoke-CalpermAppCredential
+    Write-CalpermAppOutputs
     Write-CalpermAppSettings -Restricted $false -Group ''
 } catch {
     Write-CalpermUnexpected $_

@@ -128,12 +128,22 @@ function Write-CalpermStep {
     Write-CalpermRecord ([ordered]@{ type = 'step'; step = $Step; outcome = $Outcome; message = $Message })
 }
 
+# Retries: calls retried because Entra had not replicated a new object yet (only when any).
 function Write-CalpermItem {
-    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null)
+    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null, [int] $Retries = 0)
     if ($script:StepItems.Count -eq 0) { $script:StepFirstMessage = $Message }
     [void]$script:StepItems.Add($Outcome)
     if ($null -ne $Id) { $Id = [string]$Id }
-    Write-CalpermRecord ([ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message })
+    $record = [ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message }
+    if ($Retries -gt 0) { $record['retries'] = $Retries }
+    Write-CalpermRecord $record
+}
+
+# A value the next script of a workflow takes as its parameter of the same name (ClientId,
+# ServicePrincipalId, TenantId): calperm passes it on; by hand, pass it yourself. Never a secret.
+function Write-CalpermOutput {
+    param([string] $Name, [string] $Value)
+    Write-CalpermRecord ([ordered]@{ type = 'output'; name = $Name; value = $Value })
 }
 
 function Write-CalpermSetting {

@@ -1,28 +1,34 @@
-﻿<#
+﻿# calperm render setup: 3 scripts. Exchange Online PowerShell and Microsoft Graph PowerShell
+# cannot sign in within one PowerShell process (current module versions), so run each script
+# in a new PowerShell (pwsh -File <script>, or powershell.exe -File), in this order:
+#   01-setup.ps1             Exchange         execution policy; the monitor's rights on every calendar
+#   02-app-registration.ps1  Microsoft Graph  the Entra app, Calendars.Read, consent, secret or certificate
+#                            reports: ClientId, ServicePrincipalId, TenantId
+#   03-app-exchange.ps1      Exchange         EWS readiness of the app
+#                            run it with: -ClientId <ClientId of 02-app-registration.ps1>
+# Start with 01-setup.ps1. A script that fails stops only the scripts that need its values
+# (01-setup.ps1, 02-app-registration.ps1 need none). `calperm run setup` runs exactly these scripts and passes the values on.
+
+# ===== 01-setup.ps1 (script 1 of 3) =====
+<#
 .SYNOPSIS
-    Does the whole setup manual in one run: execution policy, the monitor's calendar rights, the
-    Entra app registration, EWS readiness and the connector's settings.
+    The first script of the setup: execution policy and the monitor's calendar rights, in Exchange.
 .DESCRIPTION
-    Runs these steps in order, each reported as a step (ok, changed, unchanged, not-applicable,
-    would-change, skipped or failed) besides its mailbox and item records:
+    The setup is several scripts, each run in its own PowerShell process, because Exchange Online
+    PowerShell and Microsoft Graph PowerShell cannot sign in within one process with current
+    module versions. `calperm render setup` prints all of them in order; `calperm run setup` runs
+    them one after another and passes on the values each reports. This one does these steps,
+    each reported as a step (ok, changed, unchanged, not-applicable, would-change, skipped or
+    failed) besides its mailbox records:
       execution-policy     RemoteSigned (Windows only)
       exchange-connect     sign-in to Exchange
       grant                the monitor gets AccessRights on every mailbox's default calendar
                            (one mailbox record each, as the grant script reports them)
-      app-registration     the app, its Graph permission Calendars.Read, its service principal
-      admin-consent        Calendars.Read granted tenant-wide (skipped with RestrictToGroup)
-      client-secret        a client secret, shown once (or 'certificate' with AppCertificatePath)
-      mailbox-restriction  RBAC for Applications: only RestrictToGroup's mailboxes
-      ews-settings, ews-readiness
-                           whether the connector's app can use EWS today, and until when
-      connector-settings   tenant ID, client ID, secret expiry, EWS URL, Autodiscover
-    When a step fails, the steps that need it are skipped with the reason and the others still run:
-    without Exchange, grant, EWS readiness and the restriction are skipped; without the app
-    registration, consent, secret, restriction and connector settings are. A monitor that cannot be
-    found fails the grant step only.
+    The app registration (Microsoft Graph) and the app's Exchange side (EWS readiness, and the
+    RBAC restriction with RestrictToGroup) are the next scripts; they do not need this one.
+    When a step fails, the steps that need it are skipped with the reason: without Exchange, the
+    grant is skipped. A monitor that cannot be found fails the grant step.
     With -WhatIf nothing is changed.
-    The client secret is shown once on the console and, with SecretFile, written to that file,
-    readable only by you. It is in no record, warning or log.
 .PARAMETER Monitor
     The account that gets the rights (UPN or SMTP address recommended).
 .PARAMETER AccessRights
@@ -33,20 +39,6 @@
     Mailboxes (SMTP addresses) an earlier, interrupted run already did: skipped.
 .PARAMETER ExecutionPolicyScope
     LocalMachine (as in the manual; needs "Run as administrator") or CurrentUser.
-.PARAMETER AppName
-    Display name of the app registration.
-.PARAMETER SecretName
-    Display name of the client secret.
-.PARAMETER SecretMonths
-    Lifetime of the client secret in months. The Entra admin center allows at most 24 and
-    Microsoft recommends less than 12; a tenant policy may cap it.
-.PARAMETER SecretFile
-    Also write the secret to this new file, readable only by you (never overwritten).
-.PARAMETER AppCertificatePath
-    A certificate's public key (.cer or .pem) to register on the app instead of a client secret.
-.PARAMETER RestrictToGroup
-    Mail-enabled security group whose members' mailboxes the app may read (RBAC for
-    Applications), instead of every mailbox. Empty: every mailbox.
 .PARAMETER UserPrincipalName
     Admin account for the interactive Exchange Online sign-in (optional).
 .PARAMETER RecipientTypes
@@ -74,7 +66,7 @@
     .\setup.ps1 -WhatIf
     Shows what every step would do, changes nothing.
 .EXAMPLE
-    .\setup.ps1 -Monitor monitor@contoso.com -SecretMonths 12 -SecretFile .\calendar-sync.secret
+    .\01-setup.ps1 -Monitor monitor@contoso.com
 #>
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
@@ -98,12 +90,6 @@ param(
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
     [ValidateSet('LocalMachine', 'CurrentUser')]
     [string] $ExecutionPolicyScope = 'LocalMachine',
-    [string] $AppName = 'Exchange calendar synchronization',
-    [string] $SecretName = 'Exchange calendar synchronization secret',
-    [ValidateRange(1, 1200)] [int] $SecretMonths = 36,
-    [string] $SecretFile = '',
-    [string] $AppCertificatePath = '',
-    [string] $RestrictToGroup = '',
     [string] $RecordMarker = ''
 )
 
@@ -197,12 +183,22 @@ function Write-CalpermStep {
     Write-CalpermRecord ([ordered]@{ type = 'step'; step = $Step; outcome = $Outcome; message = $Message })
 }
 
+# Retries: calls retried because Entra had not replicated a new object yet (only when any).
 function Write-CalpermItem {
-    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null)
+    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null, [int] $Retries = 0)
     if ($script:StepItems.Count -eq 0) { $script:StepFirstMessage = $Message }
     [void]$script:StepItems.Add($Outcome)
     if ($null -ne $Id) { $Id = [string]$Id }
-    Write-CalpermRecord ([ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message })
+    $record = [ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message }
+    if ($Retries -gt 0) { $record['retries'] = $Retries }
+    Write-CalpermRecord $record
+}
+
+# A value the next script of a workflow takes as its parameter of the same name (ClientId,
+# ServicePrincipalId, TenantId): calperm passes it on; by hand, pass it yourself. Never a secret.
+function Write-CalpermOutput {
+    param([string] $Name, [string] $Value)
+    Write-CalpermRecord ([ordered]@{ type = 'output'; name = $Name; value = $Value })
 }
 
 function Write-CalpermSetting {
@@ -944,6 +940,376 @@ function Invoke-CalpermGrant {
     }
 }
 
+# --- Steps ----------------------------------------------------------------------------------
+# Runs one step. Inside it, Stop-CalpermRun (prelude) is shadowed: a stop from the partials (a
+# monitor that is not found) ends this step with a
+# 'failed' step record instead of ending the run, and the steps that do not need it still run.
+# The body reports through $script:StepOutcome and $script:StepMessage, or through its items.
+function Invoke-CalpermSetupStep {
+    param([string] $Step, [scriptblock] $Body, [switch] $ReportsItself)
+    function Stop-CalpermRun {
+        param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
+        $script:StepStop = '{0}: {1}' -f $Kind, $Message
+        throw ('calperm step stopped: ' + $Kind)
+    }
+    $script:StepStop = $null
+    $script:StepOutcome = $null
+    $script:StepMessage = $null
+    $script:StepItems.Clear()
+    $script:StepFirstMessage = $null
+    try {
+        & $Body
+    } catch {
+        $message = $script:StepStop
+        if (-not $message) { $message = $_.Exception.Message }
+        Write-CalpermStep -Step $Step -Outcome 'failed' -Message $message
+        return
+    }
+    if ($ReportsItself) { return }
+    $outcome = $script:StepOutcome
+    if (-not $outcome) { $outcome = Get-CalpermStepOutcome @($script:StepItems) }
+    $message = $script:StepMessage
+    if (-not $message) { $message = $script:StepFirstMessage }
+    Write-CalpermStep -Step $Step -Outcome $outcome -Message $message
+}
+
+# The reason a step is skipped, or $null when every step it needs went well enough.
+function Get-CalpermMissingStep {
+    param([string[]] $Needs)
+    foreach ($need in $Needs) {
+        $status = $script:StepStatus[$need]
+        if ($status -eq 'failed' -or $status -eq 'skipped') { return ('Needs the step {0}, which {1}.' -f $need, $status) }
+    }
+    $null
+}
+
+function Invoke-CalpermSetupStepAfter {
+    param([string] $Step, [string[]] $Needs, [scriptblock] $Body, [switch] $ReportsItself)
+    $missing = Get-CalpermMissingStep $Needs
+    if ($missing) {
+        Write-CalpermStep -Step $Step -Outcome 'skipped' -Message $missing
+        return
+    }
+    Invoke-CalpermSetupStep -Step $Step -Body $Body -ReportsItself:$ReportsItself
+}
+
+# The grant step's outcome, from the mailbox outcomes it reported.
+function Complete-CalpermGrantStep {
+    $parts = @()
+    foreach ($outcome in @($script:Counts.Keys | Sort-Object)) { $parts += ('{0} {1}' -f $script:Counts[$outcome], $outcome) }
+    $total = 0
+    foreach ($value in $script:Counts.Values) { $total += [int]$value }
+    $script:StepMessage = '{0} mailbox(es): {1}.' -f $total, ($parts -join ', ')
+    if ($total -eq 0) { $script:StepMessage = 'No mailbox in scope.' }
+    $count = { param($name) [int]$script:Counts[$name] }
+    if ((& $count 'failed') -gt 0) {
+        $script:StepOutcome = 'failed'
+    } elseif ((& $count 'added') + (& $count 'updated') -gt 0) {
+        $script:StepOutcome = 'changed'
+    } elseif ((& $count 'would-add') + (& $count 'would-update') -gt 0) {
+        $script:StepOutcome = 'would-change'
+    } else {
+        $script:StepOutcome = 'unchanged'
+    }
+}
+
+# --- Run ------------------------------------------------------------------------------------
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'setup'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
+try {
+    Invoke-CalpermSetupStep -Step 'execution-policy' -ReportsItself -Body { Invoke-CalpermExecutionPolicy -Scope $ExecutionPolicyScope }
+
+    Invoke-CalpermSetupStep -Step 'exchange-connect' -Body {
+        try {
+            Connect-CalpermExchange
+        } catch {
+            throw ('Could not connect to Exchange: ' + $_.Exception.Message)
+        }
+        $script:StepOutcome = 'ok'
+        $script:StepMessage = 'Connected (exo).'
+    }
+
+    Invoke-CalpermSetupStepAfter -Step 'grant' -Needs 'exchange-connect' -Body {
+        if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
+            Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
+        }
+        Resolve-CalpermMonitor
+        Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
+        Complete-CalpermGrantStep
+    }
+} catch {
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $_.Exception.Message })
+    Set-CalpermExitCode 1
+} finally {
+    Disconnect-CalpermExchange
+}
+Complete-CalpermRun
+# ===== end of 01-setup.ps1 =====
+
+# ===== 02-app-registration.ps1 (script 2 of 3) =====
+<#
+.SYNOPSIS
+    Registers the connector's app in Microsoft Entra ID: Graph Calendars.Read, admin consent and a
+    client secret (or a certificate), as the manual does in the portal.
+.DESCRIPTION
+    Signs in to Microsoft Graph (interactive; Application.ReadWrite.All and
+    AppRoleAssignment.ReadWrite.All) and makes sure that these exist, reusing whatever is there:
+      application        the app registration named AppName (accounts in this organization only);
+                         found by display name, never created twice. Two apps with that name: the
+                         script stops and changes nothing.
+      permission         the Microsoft Graph application permission Calendars.Read, added to the
+                         permissions the app already declares
+      service-principal  the app's enterprise application in this tenant
+      consent            admin consent: Calendars.Read assigned to the service principal
+      secret             a client secret named SecretName, valid SecretMonths months; a rerun adds
+                         none while one with that name is valid. With AppCertificatePath, that
+                         certificate is registered instead ('certificate') and no secret is made.
+    Right after a create, Entra ID may not know the new object yet for seconds to minutes: the
+    calls that need it are retried (see ReplicationTimeoutSeconds) and the retries are reported.
+    This script signs in to Microsoft Graph only. Exchange Online PowerShell and Microsoft Graph
+    PowerShell cannot sign in within one PowerShell process with current module versions, so any
+    Exchange work is a separate script, run in a new PowerShell.
+    Each is reported as created, unchanged, updated, would-create (with -WhatIf), skipped or
+    failed. The tenant ID, client ID, secret expiry and the connector's EWS settings follow as
+    settings.
+
+    The secret is shown once on the console and, with SecretFile, written to that file, readable
+    only by you. It is in no record, warning or log, and it cannot be read back later.
+    If a transcript is running (Start-Transcript), the console line ends up in it too.
+.PARAMETER AppName
+    Display name of the app registration.
+.PARAMETER SecretName
+    Display name of the client secret.
+.PARAMETER SecretMonths
+    Lifetime of the client secret in months. The Entra admin center allows at most 24 and
+    Microsoft recommends less than 12; a tenant policy may cap it.
+.PARAMETER SecretFile
+    Also write the secret to this new file, readable only by you (never overwritten). Empty: the
+    console only.
+.PARAMETER AppCertificatePath
+    A certificate's public key (.cer or .pem) to register on the app instead of a client secret.
+.PARAMETER RetryDelayMs
+    First wait in milliseconds before a call on a new object is retried; it doubles each time (at
+    most 60 s apart).
+.PARAMETER ReplicationTimeoutSeconds
+    How long in all to keep retrying a call while Entra ID replicates a new object.
+.PARAMETER RecordMarker
+    Set by calperm: report results as JSON lines starting with this marker. Leave empty when
+    running the script by hand; results are then PowerShell objects.
+.EXAMPLE
+    .\app-registration.ps1 -WhatIf
+    Shows what would be created, changes nothing.
+.EXAMPLE
+    .\app-registration.ps1 -SecretMonths 12 -SecretFile .\calendar-sync.secret
+.NOTES
+    Needs the modules Microsoft.Graph.Authentication and Microsoft.Graph.Applications
+    (Install-Module Microsoft.Graph.Authentication, Microsoft.Graph.Applications -Scope CurrentUser).
+    It reports ClientId, ServicePrincipalId and TenantId as outputs for the next script.
+    Rendered by calperm 0.1.0. Render it again with `calperm render app-registration`,
+    or run it with `calperm run app-registration`. It runs unchanged on
+    Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.10 lists 7.6); on
+    other versions it warns.
+#>
+[CmdletBinding(SupportsShouldProcess = $true)]
+param(
+    [string] $AppName = 'Exchange calendar synchronization',
+    [string] $SecretName = 'Exchange calendar synchronization secret',
+    [ValidateRange(1, 1200)] [int] $SecretMonths = 36,
+    [string] $SecretFile = '',
+    [string] $AppCertificatePath = '',
+    [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
+    [ValidateRange(0, 86400)] [int] $ReplicationTimeoutSeconds = 300,
+    [string] $RecordMarker = ''
+)
+
+# --- Prelude: how this script behaves -------------------------------------------------------
+# Stop on any error that is not caught on purpose: per-mailbox errors are caught and reported,
+# anything else ends the run with a 'fatal' record instead of carrying on half-blind.
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 1.0
+$ProgressPreference = 'SilentlyContinue'
+$script:Cmdlet = $PSCmdlet
+$script:OnWindows = [System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT
+$script:WhatIfMode = [bool]$WhatIfPreference
+$script:Counts = @{}
+$script:Stopped = $false
+$script:ExitCode = 0
+if ($RecordMarker) {
+    # calperm reads the records as UTF-8, whatever the console code page. Where there is no
+    # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { Write-Verbose ('Console output encoding left as it is: ' + $_.Exception.Message) }
+}
+# Supported: Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and
+# later need 7.4; 3.10 lists 7.6 and 5.1, field-notes §7).
+$script:PSVersionNumber = New-Object System.Version -ArgumentList $PSVersionTable.PSVersion.Major, $PSVersionTable.PSVersion.Minor
+if ($script:PSVersionNumber -lt [version]'5.1' -or ($script:PSVersionNumber.Major -ge 6 -and $script:PSVersionNumber -lt [version]'7.4')) {
+    Write-Warning ('PowerShell {0} is not supported: use Windows PowerShell 5.1 or PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and later need 7.4; 3.10 lists 7.6).' -f $PSVersionTable.PSVersion)
+}
+
+# Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
+# Run by hand: results as objects on the pipeline, the rest as verbose or warning messages.
+function Write-CalpermRecord {
+    param([Parameter(Mandatory = $true)] [System.Collections.Specialized.OrderedDictionary] $Record)
+    if ($Record['type'] -eq 'mailbox') {
+        $outcome = [string]$Record['outcome']
+        $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
+        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+    }
+    if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
+    if ($RecordMarker) {
+        [Console]::Out.WriteLine($RecordMarker + (ConvertTo-Json -InputObject $Record -Compress -Depth 5))
+        return
+    }
+    switch ($Record['type']) {
+        'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
+        'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
+        default { Write-Output (New-Object PSObject -Property $Record) }
+    }
+}
+
+function Set-CalpermExitCode {
+    param([int] $Code)
+    if ($Code -gt $script:ExitCode) { $script:ExitCode = $Code }
+}
+
+# Ends the run early: reports why, and makes the rest of the script skip to 'finally'.
+function Stop-CalpermRun {
+    param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = $Kind; message = $Message })
+    Set-CalpermExitCode $ExitCode
+    $script:Stopped = $true
+    throw ('calperm stopped: ' + $Kind)
+}
+
+# The catch of a script's main block: a stop has already reported itself; anything else ends
+# the run as a fatal error.
+function Write-CalpermUnexpected {
+    param($ErrorRecord)
+    if ($script:Stopped) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $ErrorRecord.Exception.Message })
+    Set-CalpermExitCode 1
+}
+
+# The last record, then the exit code. Run by hand with `pwsh -File`, exit would drop table
+# output still being formatted, so a run by hand that succeeded ends without it.
+function Complete-CalpermRun {
+    Write-CalpermRecord ([ordered]@{ type = 'end'; exitCode = $script:ExitCode })
+    if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }
+}
+
+# --- Step, item and setting records ---------------------------------------------------------
+# A step's outcome: ok, changed, unchanged, not-applicable, would-change, skipped, failed.
+# An item's outcome: created, unchanged, updated, would-create, would-update, skipped, failed.
+$script:StepStatus = @{}
+$script:StepItems = New-Object System.Collections.ArrayList
+# The message of the first item since the step began (setup uses it as the step's message).
+$script:StepFirstMessage = $null
+
+function Write-CalpermStep {
+    param([string] $Step, [string] $Outcome, $Message = $null)
+    $script:StepStatus[$Step] = $Outcome
+    Write-CalpermRecord ([ordered]@{ type = 'step'; step = $Step; outcome = $Outcome; message = $Message })
+}
+
+# Retries: calls retried because Entra had not replicated a new object yet (only when any).
+function Write-CalpermItem {
+    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null, [int] $Retries = 0)
+    if ($script:StepItems.Count -eq 0) { $script:StepFirstMessage = $Message }
+    [void]$script:StepItems.Add($Outcome)
+    if ($null -ne $Id) { $Id = [string]$Id }
+    $record = [ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message }
+    if ($Retries -gt 0) { $record['retries'] = $Retries }
+    Write-CalpermRecord $record
+}
+
+# A value the next script of a workflow takes as its parameter of the same name (ClientId,
+# ServicePrincipalId, TenantId): calperm passes it on; by hand, pass it yourself. Never a secret.
+function Write-CalpermOutput {
+    param([string] $Name, [string] $Value)
+    Write-CalpermRecord ([ordered]@{ type = 'output'; name = $Name; value = $Value })
+}
+
+function Write-CalpermSetting {
+    param([string] $Name, [string] $Value, $Note = $null)
+    Write-CalpermRecord ([ordered]@{ type = 'setting'; name = $Name; value = $Value; note = $Note })
+}
+
+# What a list of item outcomes adds up to, as a step outcome.
+function Get-CalpermStepOutcome {
+    param([string[]] $Outcomes)
+    $Outcomes = @($Outcomes | Where-Object { $_ })
+    if ($Outcomes -contains 'failed') { return 'failed' }
+    if ($Outcomes -contains 'created' -or $Outcomes -contains 'updated') { return 'changed' }
+    if ($Outcomes -contains 'would-create' -or $Outcomes -contains 'would-update') { return 'would-change' }
+    if (@($Outcomes | Where-Object { $_ -ne 'skipped' }).Count -eq 0) { return 'skipped' }
+    'unchanged'
+}
+
+# A date as UTC, whether Graph or Exchange returned a DateTime, a DateTimeOffset or ISO 8601 text.
+function ConvertTo-CalpermUtc {
+    param($Value)
+    if ($null -eq $Value -or [string]$Value -eq '') { return $null }
+    if ($Value -is [datetime]) { return $Value.ToUniversalTime() }
+    if ($Value -is [System.DateTimeOffset]) { return $Value.UtcDateTime }
+    [System.DateTimeOffset]::Parse([string]$Value, [System.Globalization.CultureInfo]::InvariantCulture).UtcDateTime
+}
+
+function Format-CalpermDate {
+    param($Value)
+    $utc = ConvertTo-CalpermUtc $Value
+    if ($null -eq $utc) { return '' }
+    $utc.ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# --- Entra replication ------------------------------------------------------------------------
+# Right after an object is created in Entra ID, calls that reference it fail for seconds to
+# minutes (field-notes §5): Graph answers Request_BadRequest "The appId '<id>' of the service
+# principal does not reference a valid application object." or Request_ResourceNotFound
+# "Resource '<id>' does not exist or one of its queried reference-property objects are not
+# present.", and Exchange's New-ServicePrincipal fails until Exchange sees the new service
+# principal. Such a call is retried with exponential back-off (RetryDelayMs, doubling, at most
+# 60 s apart) for up to ReplicationTimeoutSeconds in all; the item's record counts the retries.
+$script:ReplicationRetries = 0
+
+# Whether an error is one of those replication errors. Service 'graph' or 'exchange'.
+function Test-CalpermReplicationError {
+    param($ErrorRecord, [string] $Service)
+    $text = [string]$ErrorRecord.Exception.Message
+    if ($Service -eq 'exchange') {
+        # UNCONFIRMED: no public source quotes Exchange's text for a service principal it does not
+        # see yet; any not-found error of New-ServicePrincipal is taken for it, because the
+        # service principal was just read from (or made in) Entra ID.
+        return ($text -match 'ManagementObjectNotFoundException' -or $text -match "couldn't be found" -or $text -match 'not found' -or $text -match "doesn't exist")
+    }
+    ($text -match 'does not reference a valid application object' -or $text -match 'Request_ResourceNotFound' -or
+        $text -match 'does not exist or one of its queried reference-property objects are not present')
+}
+
+# Runs $Call (which must use -ErrorAction Stop) and returns its result, retrying replication
+# errors; $script:ReplicationRetries says how often. When the time is up, it throws a message that
+# names what to do.
+function Invoke-CalpermAfterCreate {
+    param([string] $What, [string] $Service, [scriptblock] $Call)
+    $script:ReplicationRetries = 0
+    $delay = [Math]::Max(1, $RetryDelayMs)
+    $started = [DateTime]::UtcNow
+    while ($true) {
+        try {
+            return (& $Call)
+        } catch {
+            if (-not (Test-CalpermReplicationError $_ $Service)) { throw }
+            $elapsed = ([DateTime]::UtcNow - $started).TotalSeconds
+            if ($elapsed + ($delay / 1000.0) -gt $ReplicationTimeoutSeconds) {
+                throw ("{0} was still not replicated after {1:0} s and {2} retries ({3}). Entra ID can take several minutes: run the same command again later (calperm: add --resume JOURNAL to skip what is done), or wait longer with ReplicationTimeoutSeconds (calperm: --replication-timeout SECONDS)." -f $What, $elapsed, $script:ReplicationRetries, $_.Exception.Message)
+            }
+            $script:ReplicationRetries++
+            Write-Verbose ('{0} is not replicated yet; retry {1} in {2} ms' -f $What, $script:ReplicationRetries, $delay)
+            Start-Sleep -Milliseconds $delay
+            $delay = [Math]::Min(60000, $delay * 2)
+        }
+    }
+}
+
 # --- App registration (Microsoft Graph PowerShell) ------------------------------------------
 # The manual's portal clicks, done with Microsoft.Graph.Authentication and
 # Microsoft.Graph.Applications (reference: entra.md §1): the app, its service principal, the Graph
@@ -1102,11 +1468,11 @@ function Invoke-CalpermAppServicePrincipal {
         return
     }
     try {
-        $sp = New-MgServicePrincipal -AppId ([string]$app.AppId) -ErrorAction Stop
+        $sp = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { New-MgServicePrincipal -AppId ([string]$app.AppId) -ErrorAction Stop }
         $script:Reg.Sp = $sp
-        Write-CalpermItem -Item 'service-principal' -Outcome 'created' -Name $AppName -Id $sp.Id -Message 'The enterprise application for this tenant.'
+        Write-CalpermItem -Item 'service-principal' -Outcome 'created' -Name $AppName -Id $sp.Id -Message 'The enterprise application for this tenant.' -Retries $script:ReplicationRetries
     } catch {
-        Write-CalpermItem -Item 'service-principal' -Outcome 'failed' -Name $AppName -Message ('New-MgServicePrincipal failed: ' + $_.Exception.Message)
+        Write-CalpermItem -Item 'service-principal' -Outcome 'failed' -Name $AppName -Message ('New-MgServicePrincipal failed: ' + $_.Exception.Message) -Retries $script:ReplicationRetries
     }
 }
 
@@ -1131,7 +1497,7 @@ function Invoke-CalpermAppConsent {
     try {
         $graphSp = @(Get-MgServicePrincipal -Filter ('appId eq ' + (ConvertTo-CalpermODataString $script:GraphResourceAppId)) -ErrorAction Stop) | Select-Object -First 1
         if (-not $graphSp) { throw ('The Microsoft Graph service principal (appId {0}) is not in this tenant.' -f $script:GraphResourceAppId) }
-        $existing = @(Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -All -ErrorAction Stop |
+        $existing = @(Invoke-CalpermAfterCreate -What ('The service principal {0}' -f $sp.Id) -Service graph -Call { Get-MgServicePrincipalAppRoleAssignment -ServicePrincipalId $sp.Id -All -ErrorAction Stop } |
                 Where-Object { [string]$_.ResourceId -eq [string]$graphSp.Id -and [string]$_.AppRoleId -eq $script:CalendarsReadRoleId })
     } catch {
         Write-CalpermItem -Item 'consent' -Outcome 'failed' -Name $name -Message ('Could not read the app role assignments: ' + $_.Exception.Message)
@@ -1156,10 +1522,10 @@ function Invoke-CalpermAppConsent {
         return
     }
     try {
-        $assignment = New-MgServicePrincipalAppRoleAssignedTo -ServicePrincipalId $graphSp.Id -PrincipalId $sp.Id -ResourceId $graphSp.Id -AppRoleId $script:CalendarsReadRoleId -ErrorAction Stop
-        Write-CalpermItem -Item 'consent' -Outcome 'created' -Name $name -Id $assignment.Id -Message 'Granted: the app may read the calendars of every mailbox in the organization, effective immediately.'
+        $assignment = Invoke-CalpermAfterCreate -What ('The service principal {0}' -f $sp.Id) -Service graph -Call { New-MgServicePrincipalAppRoleAssignedTo -ServicePrincipalId $graphSp.Id -PrincipalId $sp.Id -ResourceId $graphSp.Id -AppRoleId $script:CalendarsReadRoleId -ErrorAction Stop }
+        Write-CalpermItem -Item 'consent' -Outcome 'created' -Name $name -Id $assignment.Id -Message 'Granted: the app may read the calendars of every mailbox in the organization, effective immediately.' -Retries $script:ReplicationRetries
     } catch {
-        Write-CalpermItem -Item 'consent' -Outcome 'failed' -Name $name -Message ('New-MgServicePrincipalAppRoleAssignedTo failed: ' + $_.Exception.Message)
+        Write-CalpermItem -Item 'consent' -Outcome 'failed' -Name $name -Message ('New-MgServicePrincipalAppRoleAssignedTo failed: ' + $_.Exception.Message) -Retries $script:ReplicationRetries
     }
 }
 
@@ -1226,10 +1592,10 @@ function Invoke-CalpermAppSecret {
     $DebugPreference = 'SilentlyContinue'
     $VerbosePreference = 'SilentlyContinue'
     try {
-        $created = Add-MgApplicationPassword -ApplicationId $app.Id -PasswordCredential @{ DisplayName = $SecretName; EndDateTime = $end } -ErrorAction Stop
+        $created = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { Add-MgApplicationPassword -ApplicationId $app.Id -PasswordCredential @{ DisplayName = $SecretName; EndDateTime = $end } -ErrorAction Stop }
     } catch {
         if ($path) { Remove-CalpermFile -Path $path }
-        Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message ('Add-MgApplicationPassword failed: {0} If the lifetime was refused, lower SecretMonths (calperm: --secret-months), e.g. to 12 or 24; a tenant app management policy may set the maximum.' -f $_.Exception.Message)
+        Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Retries $script:ReplicationRetries -Message ('Add-MgApplicationPassword failed: {0} If the lifetime was refused, lower SecretMonths (calperm: --secret-months), e.g. to 12 or 24; a tenant app management policy may set the maximum.' -f $_.Exception.Message)
         if ($path) { Write-CalpermItem -Item 'secret-file' -Outcome 'skipped' -Name $SecretFile -Message 'No secret was created; the empty file was removed.' }
         return
     }
@@ -1250,7 +1616,7 @@ function Invoke-CalpermAppSecret {
     $where = 'shown once on the console'
     if ($written) { $where = 'shown once on the console and written to the SecretFile' }
     $script:Reg.Credential = @{ Kind = 'secret'; Expires = $expires; Where = $where }
-    Write-CalpermItem -Item 'secret' -Outcome 'created' -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where)
+    Write-CalpermItem -Item 'secret' -Outcome 'created' -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where) -Retries $script:ReplicationRetries
     if ($written) { Write-CalpermItem -Item 'secret-file' -Outcome 'created' -Name $SecretFile -Message 'Readable only by you.' }
 }
 
@@ -1374,12 +1740,6 @@ function Invoke-CalpermAppCertificate {
         Write-CalpermItem -Item 'certificate' -Outcome 'unchanged' -Name $certificate.Subject -Id $thumbprint -Message ('Already registered; valid until {0}.' -f $expires)
         return
     }
-    if ($keys.Count -gt 0) {
-        # Update-MgApplication -KeyCredentials replaces the whole list, and Graph does not return
-        # the public keys of the certificates already there: adding one here could drop them.
-        Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('The app already has {0} other certificate(s); they are left alone. Upload this one in the Entra admin center (Certificates & secrets), or with Add-MgApplicationKey, which needs a proof of possession signed by a current certificate.' -f $keys.Count)
-        return
-    }
     if (-not $script:Cmdlet.ShouldProcess($AppName, ('Register the certificate {0} (Update-MgApplication -KeyCredentials)' -f $thumbprint))) {
         Write-CalpermItem -Item 'certificate' -Outcome 'would-create' -Name $certificate.Subject -Id $thumbprint
         return
@@ -1393,13 +1753,51 @@ function Invoke-CalpermAppCertificate {
         StartDateTime       = (ConvertTo-CalpermUtc $certificate.NotBefore)
         EndDateTime         = (ConvertTo-CalpermUtc $certificate.NotAfter)
     }
-    try {
-        $null = Update-MgApplication -ApplicationId $app.Id -KeyCredentials @($key) -ErrorAction Stop
-        $script:Reg.Credential = @{ Kind = 'certificate'; Thumbprint = $thumbprint; Expires = $expires }
-        Write-CalpermItem -Item 'certificate' -Outcome 'created' -Name $certificate.Subject -Id $thumbprint -Message ('Registered (public key only); valid until {0}. No client secret was made.' -f $expires)
-    } catch {
-        Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Update-MgApplication failed: ' + $_.Exception.Message)
+    # Update-MgApplication -KeyCredentials replaces the whole list, so the certificates already
+    # there are sent back with it. Their public keys come only from a read that selects
+    # keyCredentials (field-notes §6); one without its key stops this before anything is changed.
+    $list = New-Object System.Collections.ArrayList
+    if ($keys.Count -gt 0) {
+        try {
+            $current = Get-MgApplication -ApplicationId $app.Id -Property keyCredentials -ErrorAction Stop
+        } catch {
+            Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Could not read the certificates the app has (Get-MgApplication -Property keyCredentials); nothing was changed: ' + $_.Exception.Message)
+            return
+        }
+        foreach ($old in @($current.KeyCredentials | Where-Object { $_ })) {
+            if ($null -eq $old.Key -or @($old.Key).Count -eq 0) {
+                Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Graph did not return the public key of the certificate {0} the app already has, and sending the list without it would remove it; nothing was changed. Upload this certificate in the Entra admin center (Certificates & secrets).' -f $old.KeyId)
+                return
+            }
+            [void]$list.Add(@{
+                    KeyId               = [string]$old.KeyId
+                    Type                = [string]$old.Type
+                    Usage               = [string]$old.Usage
+                    Key                 = [byte[]]$old.Key
+                    CustomKeyIdentifier = $old.CustomKeyIdentifier
+                    DisplayName         = [string]$old.DisplayName
+                    StartDateTime       = (ConvertTo-CalpermUtc $old.StartDateTime)
+                    EndDateTime         = (ConvertTo-CalpermUtc $old.EndDateTime)
+                })
+        }
     }
+    [void]$list.Add($key)
+    try {
+        $null = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { Update-MgApplication -ApplicationId $app.Id -KeyCredentials @($list) -ErrorAction Stop }
+        $script:Reg.Credential = @{ Kind = 'certificate'; Thumbprint = $thumbprint; Expires = $expires }
+        $kept = ''
+        if ($list.Count -gt 1) { $kept = (' The {0} certificate(s) the app already had were kept.' -f ($list.Count - 1)) }
+        Write-CalpermItem -Item 'certificate' -Outcome 'created' -Name $certificate.Subject -Id $thumbprint -Message ('Registered (public key only); valid until {0}. No client secret was made.{1}' -f $expires, $kept) -Retries $script:ReplicationRetries
+    } catch {
+        Write-CalpermItem -Item 'certificate' -Outcome 'failed' -Name $certificate.Subject -Id $thumbprint -Message ('Update-MgApplication failed: ' + $_.Exception.Message) -Retries $script:ReplicationRetries
+    }
+}
+
+# What the next script of the workflow needs (output records; by hand, pass them as its parameters).
+function Write-CalpermAppOutputs {
+    if ($script:Reg.App) { Write-CalpermOutput -Name 'ClientId' -Value ([string]$script:Reg.App.AppId) }
+    if ($script:Reg.Sp) { Write-CalpermOutput -Name 'ServicePrincipalId' -Value ([string]$script:Reg.Sp.Id) }
+    if ($script:Reg.TenantId) { Write-CalpermOutput -Name 'TenantId' -Value ([string]$script:Reg.TenantId) }
 }
 
 # 4. What to enter in the connector, as setting records (the run's summary prints them).
@@ -1422,177 +1820,229 @@ function Write-CalpermAppSettings {
     Write-CalpermSetting -Name 'Autodiscover' -Value 'off' -Note 'Leave the Autodiscover box unticked.'
     Write-CalpermSetting -Name 'API' -Value 'Microsoft Graph Calendars.Read (application)' -Note 'This permission authorizes calls to graph.microsoft.com, not to EWS. A connector that calls the EWS URL app-only needs the Office 365 Exchange Online permission full_access_as_app instead: check which API the connector uses.'
     if ($Restricted) {
-        # Inference: Microsoft documents more than an hour for Application Access Policy changes
-        # (entra.md §3.1); the figure for RBAC for Applications was not retrieved (UNCONFIRMED).
-        Write-CalpermSetting -Name 'Mailbox access' -Value ('members of {0} only' -f $Group) -Note 'RBAC for Applications (Application Calendars.Read on a management scope), no tenant-wide consent. Expect an hour or more before the app can read the mailboxes; Test-ServicePrincipalAuthorization shows the scope at once.'
+        Write-CalpermSetting -Name 'Mailbox access' -Value ('members of {0} only' -f $Group) -Note 'No tenant-wide consent: the next script (in Exchange Online) limits the app with RBAC for Applications.'
     } else {
         Write-CalpermSetting -Name 'Mailbox access' -Value 'every mailbox' -Note 'Tenant-wide admin consent. To limit the app to one group, rerun with RestrictToGroup (calperm: --restrict-to-group).'
     }
 }
 
-# --- Least privilege: RBAC for Applications ---------------------------------------------------
-# Limits the app to the mailboxes of the RestrictToGroup group (reference: entra.md §3.2):
-# a management scope on the group's members, Exchange's pointer to the app's service principal,
-# and the role 'Application Calendars.Read' assigned to it on that scope. Each is reused when it
-# exists. Inference (entra.md §3.2): this replaces the tenant-wide consent, which is therefore not
-# granted; the two would add up. Inference: MemberOfGroup matches direct members only.
-$script:RbacRole = 'Application Calendars.Read'
+# --- Run ------------------------------------------------------------------------------------
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'app-registration'; monitor = $null; accessRights = $null; whatIf = $script:WhatIfMode; total = $null })
+$restricted = $false
+try {
+    $problem = Connect-CalpermGraph
+    if ($problem) { Stop-CalpermRun -Kind $problem.Kind -Message $problem.Message }
+    Invoke-CalpermAppObjects
+    Invoke-CalpermAppConsent -Restricted $restricted
+    Invoke-CalpermAppCredential
+    Write-CalpermAppOutputs
+    Write-CalpermAppSettings -Restricted $false -Group ''
+} catch {
+    Write-CalpermUnexpected $_
+} finally {
+    Disconnect-CalpermGraph
+}
+Complete-CalpermRun
+# ===== end of 02-app-registration.ps1 =====
 
-function Get-CalpermScopeName {
-    '{0} - mailboxes' -f $AppName
+# ===== 03-app-exchange.ps1 (script 3 of 3) =====
+<#
+.SYNOPSIS
+    The Exchange Online side of the connector's app, after it was registered in Entra ID by
+    app-registration.ps1: whether the app can use EWS.
+.DESCRIPTION
+    Signs in to Exchange only, never to Microsoft Graph: the two modules cannot sign in within one
+    PowerShell process with current module versions. It takes the app's IDs as parameters, from
+    the outputs of app-registration.ps1 (calperm passes them on; by hand, copy them).
+      ews-settings, ews-readiness
+                         whether the app ClientId can use EWS today, and until when (changes
+                         nothing)
+.PARAMETER ClientId
+    The app's application (client) ID: the output ClientId of app-registration.ps1.
+.PARAMETER UserPrincipalName
+    Admin account for the interactive Exchange Online sign-in (optional).
+.PARAMETER RecordMarker
+    Set by calperm: report results as JSON lines starting with this marker. Leave empty when
+    running the script by hand; results are then PowerShell objects.
+.EXAMPLE
+    .\03-app-exchange.ps1 -ClientId 11111111-2222-3333-4444-555555555555
+.NOTES
+    Needs the module ExchangeOnlineManagement.
+    Rendered by calperm 0.1.0 (connection: exo) as a part of
+    `calperm render setup`; `calperm run setup` runs it after app-registration.
+    It runs unchanged on Windows PowerShell 5.1 and PowerShell 7.4 or later
+    (ExchangeOnlineManagement 3.10 lists 7.6); on other versions it warns.
+#>
+[CmdletBinding(SupportsShouldProcess = $true)]
+param(
+    [string] $ClientId = '',
+    # Admin account to sign in to Exchange with (optional; the sign-in window asks otherwise).
+    [string] $UserPrincipalName = '',
+    [string] $RecordMarker = ''
+)
+
+# --- Prelude: how this script behaves -------------------------------------------------------
+# Stop on any error that is not caught on purpose: per-mailbox errors are caught and reported,
+# anything else ends the run with a 'fatal' record instead of carrying on half-blind.
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version 1.0
+$ProgressPreference = 'SilentlyContinue'
+$script:Cmdlet = $PSCmdlet
+$script:OnWindows = [System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT
+$script:WhatIfMode = [bool]$WhatIfPreference
+$script:Counts = @{}
+$script:Stopped = $false
+$script:ExitCode = 0
+if ($RecordMarker) {
+    # calperm reads the records as UTF-8, whatever the console code page. Where there is no
+    # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
+    try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false) } catch { Write-Verbose ('Console output encoding left as it is: ' + $_.Exception.Message) }
+}
+# Supported: Windows PowerShell 5.1 and PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and
+# later need 7.4; 3.10 lists 7.6 and 5.1, field-notes §7).
+$script:PSVersionNumber = New-Object System.Version -ArgumentList $PSVersionTable.PSVersion.Major, $PSVersionTable.PSVersion.Minor
+if ($script:PSVersionNumber -lt [version]'5.1' -or ($script:PSVersionNumber.Major -ge 6 -and $script:PSVersionNumber -lt [version]'7.4')) {
+    Write-Warning ('PowerShell {0} is not supported: use Windows PowerShell 5.1 or PowerShell 7.4 or later (ExchangeOnlineManagement 3.5 and later need 7.4; 3.10 lists 7.6).' -f $PSVersionTable.PSVersion)
 }
 
-# A recipient filter compared loosely: Exchange may store it with other parentheses, spacing or
-# case than it was given (inference).
-function Format-CalpermFilter {
-    param([string] $Filter)
-    ($Filter -replace '[()\s]', '').ToLowerInvariant()
+# Reports one record. Run by calperm (-RecordMarker given): one JSON line behind the marker.
+# Run by hand: results as objects on the pipeline, the rest as verbose or warning messages.
+function Write-CalpermRecord {
+    param([Parameter(Mandatory = $true)] [System.Collections.Specialized.OrderedDictionary] $Record)
+    if ($Record['type'] -eq 'mailbox') {
+        $outcome = [string]$Record['outcome']
+        $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
+        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+    }
+    if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
+    if ($RecordMarker) {
+        [Console]::Out.WriteLine($RecordMarker + (ConvertTo-Json -InputObject $Record -Compress -Depth 5))
+        return
+    }
+    switch ($Record['type']) {
+        'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
+        'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
+        default { Write-Output (New-Object PSObject -Property $Record) }
+    }
 }
 
-function Skip-CalpermRestrictionItem {
-    param([string[]] $Items, [string] $Reason)
-    foreach ($item in $Items) { Write-CalpermItem -Item $item -Outcome 'skipped' -Message $Reason }
+function Set-CalpermExitCode {
+    param([int] $Code)
+    if ($Code -gt $script:ExitCode) { $script:ExitCode = $Code }
 }
 
-# Whether a role assignment is the app's: its assignee names one of the app's identities.
-function Test-CalpermAssignedToApp {
-    param($Assignment, [string[]] $Keys)
-    foreach ($property in 'App', 'RoleAssignee', 'RoleAssigneeName') {
-        if ($Assignment.PSObject.Properties[$property]) {
-            $value = [string]$Assignment.$property
-            if ($value -and ($Keys -contains $value)) { return $true }
-        }
-    }
-    $false
+# Ends the run early: reports why, and makes the rest of the script skip to 'finally'.
+function Stop-CalpermRun {
+    param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = $Kind; message = $Message })
+    Set-CalpermExitCode $ExitCode
+    $script:Stopped = $true
+    throw ('calperm stopped: ' + $Kind)
 }
 
-function Invoke-CalpermAppRestriction {
-    param([string] $ExchangeProblem)
-    $all = @('management-scope', 'exchange-service-principal', 'role-assignment')
-    if ($ExchangeProblem) {
-        Write-CalpermItem -Item 'management-scope' -Outcome 'failed' -Name $RestrictToGroup -Message $ExchangeProblem
-        Skip-CalpermRestrictionItem -Items $all[1..2] -Reason 'No Exchange connection.'
-        return
-    }
-    $app = $script:Reg.App
-    $sp = $script:Reg.Sp
-    if (-not $sp -and -not $script:Reg.SpWhatIf) {
-        Skip-CalpermRestrictionItem -Items $all -Reason 'The app or its service principal is missing (see above).'
-        return
-    }
-    $scopeName = Get-CalpermScopeName
+# The catch of a script's main block: a stop has already reported itself; anything else ends
+# the run as a fatal error.
+function Write-CalpermUnexpected {
+    param($ErrorRecord)
+    if ($script:Stopped) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $ErrorRecord.Exception.Message })
+    Set-CalpermExitCode 1
+}
 
-    # The group, and the scope of its members.
-    try {
-        $groups = @(Get-Group -Identity $RestrictToGroup -ErrorAction Stop)
-        if ($groups.Count -ne 1) { throw ("'{0}' matches {1} groups; name it by its e-mail address." -f $RestrictToGroup, $groups.Count) }
-    } catch {
-        Write-CalpermItem -Item 'management-scope' -Outcome 'failed' -Name $scopeName -Message ('The group RestrictToGroup was not found: ' + $_.Exception.Message)
-        Skip-CalpermRestrictionItem -Items $all[1..2] -Reason 'No management scope.'
-        return
-    }
-    $group = $groups[0]
-    if ($group.PSObject.Properties['RecipientTypeDetails'] -and [string]$group.RecipientTypeDetails -ne 'MailUniversalSecurityGroup') {
-        Write-Warning ('RestrictToGroup is a {0}; Microsoft documents mail-enabled security groups for limiting app access.' -f $group.RecipientTypeDetails)
-    }
-    # The distinguished name goes into the filter as an OPATH string literal: ' doubled.
-    $filter = "MemberOfGroup -eq '{0}'" -f ([string]$group.DistinguishedName -replace "'", "''")
-    try {
-        $scopes = @(Get-ManagementScope -ErrorAction Stop | Where-Object { [string]$_.Name -eq $scopeName })
-        if ($scopes.Count -gt 0) {
-            $current = [string]$scopes[0].RecipientFilter
-            if ((Format-CalpermFilter $current) -eq (Format-CalpermFilter $filter)) {
-                Write-CalpermItem -Item 'management-scope' -Outcome 'unchanged' -Name $scopeName -Message $filter
-            } elseif ($script:Cmdlet.ShouldProcess($scopeName, 'Set-ManagementScope -RecipientRestrictionFilter')) {
-                $null = Set-ManagementScope -Identity $scopeName -RecipientRestrictionFilter $filter -ErrorAction Stop
-                Write-CalpermItem -Item 'management-scope' -Outcome 'updated' -Name $scopeName -Message ('{0} (was: {1})' -f $filter, $current)
-            } else {
-                Write-CalpermItem -Item 'management-scope' -Outcome 'would-update' -Name $scopeName -Message $filter
-            }
-        } elseif ($script:Cmdlet.ShouldProcess($scopeName, 'New-ManagementScope -RecipientRestrictionFilter')) {
-            $null = New-ManagementScope -Name $scopeName -RecipientRestrictionFilter $filter -ErrorAction Stop
-            Write-CalpermItem -Item 'management-scope' -Outcome 'created' -Name $scopeName -Message $filter
-        } else {
-            Write-CalpermItem -Item 'management-scope' -Outcome 'would-create' -Name $scopeName -Message $filter
-        }
-    } catch {
-        Write-CalpermItem -Item 'management-scope' -Outcome 'failed' -Name $scopeName -Message $_.Exception.Message
-        Skip-CalpermRestrictionItem -Items $all[1..2] -Reason 'No management scope.'
-        return
-    }
+# The last record, then the exit code. Run by hand with `pwsh -File`, exit would drop table
+# output still being formatted, so a run by hand that succeeded ends without it.
+function Complete-CalpermRun {
+    Write-CalpermRecord ([ordered]@{ type = 'end'; exitCode = $script:ExitCode })
+    if ($RecordMarker -or $script:ExitCode -ne 0) { exit $script:ExitCode }
+}
 
-    # Exchange's pointer to the Entra service principal (AppId = client ID, ObjectId = the
-    # enterprise application's object ID).
-    if (-not $sp) {
-        Write-CalpermItem -Item 'exchange-service-principal' -Outcome 'would-create' -Name $AppName
-        Write-CalpermItem -Item 'role-assignment' -Outcome 'would-create' -Name $script:RbacRole -Message ('On scope {0}.' -f $scopeName)
-        return
-    }
-    $appId = [string]$app.AppId
-    $objectId = [string]$sp.Id
-    $exchangeSp = $null
-    try {
-        $exchangeSp = @(Get-ServicePrincipal -ErrorAction Stop | Where-Object { [string]$_.AppId -eq $appId }) | Select-Object -First 1
-        if ($exchangeSp) {
-            Write-CalpermItem -Item 'exchange-service-principal' -Outcome 'unchanged' -Name $AppName -Id $objectId -Message 'Exchange already knows the service principal.'
-        } elseif ($script:Cmdlet.ShouldProcess($AppName, 'New-ServicePrincipal')) {
-            $exchangeSp = New-ServicePrincipal -AppId $appId -ObjectId $objectId -DisplayName $AppName -ErrorAction Stop
-            Write-CalpermItem -Item 'exchange-service-principal' -Outcome 'created' -Name $AppName -Id $objectId
-        } else {
-            Write-CalpermItem -Item 'exchange-service-principal' -Outcome 'would-create' -Name $AppName -Id $objectId
-            Write-CalpermItem -Item 'role-assignment' -Outcome 'would-create' -Name $script:RbacRole -Message ('On scope {0}.' -f $scopeName)
-            return
-        }
-    } catch {
-        Write-CalpermItem -Item 'exchange-service-principal' -Outcome 'failed' -Name $AppName -Id $objectId -Message $_.Exception.Message
-        Skip-CalpermRestrictionItem -Items $all[2] -Reason 'No Exchange service principal.'
-        return
-    }
+# --- Step, item and setting records ---------------------------------------------------------
+# A step's outcome: ok, changed, unchanged, not-applicable, would-change, skipped, failed.
+# An item's outcome: created, unchanged, updated, would-create, would-update, skipped, failed.
+$script:StepStatus = @{}
+$script:StepItems = New-Object System.Collections.ArrayList
+# The message of the first item since the step began (setup uses it as the step's message).
+$script:StepFirstMessage = $null
 
-    # The role on the scope. Other assignments of the role to this app (another scope, or none:
-    # the whole organization) are left alone but reported, because they widen the access.
-    $keys = @($objectId, $appId)
-    foreach ($property in 'Identity', 'Name', 'ObjectId', 'DisplayName') {
-        if ($exchangeSp -and $exchangeSp.PSObject.Properties[$property] -and $exchangeSp.$property) { $keys += [string]$exchangeSp.$property }
-    }
-    try {
-        $assigned = @(Get-ManagementRoleAssignment -Role $script:RbacRole -ErrorAction Stop | Where-Object { Test-CalpermAssignedToApp $_ $keys })
-        $onScope = @($assigned | Where-Object { [string]$_.CustomResourceScope -eq $scopeName })
-        foreach ($other in @($assigned | Where-Object { [string]$_.CustomResourceScope -ne $scopeName })) {
-            $scope = [string]$other.CustomResourceScope
-            if (-not $scope) { $scope = 'the whole organization' }
-            Write-Warning ("The app also has the role assignment '{0}' ({1}), which stays and also applies. Remove it if the app should only reach the group: Remove-ManagementRoleAssignment -Identity '{0}'" -f $other.Name, $scope)
-        }
-        if ($onScope.Count -gt 0) {
-            Write-CalpermItem -Item 'role-assignment' -Outcome 'unchanged' -Name $script:RbacRole -Id $onScope[0].Name -Message ('On scope {0}.' -f $scopeName)
-        } elseif ($script:Cmdlet.ShouldProcess($AppName, ('New-ManagementRoleAssignment -Role ''{0}''' -f $script:RbacRole))) {
-            $assignment = New-ManagementRoleAssignment -App $objectId -Role $script:RbacRole -CustomResourceScope $scopeName -ErrorAction Stop
-            Write-CalpermItem -Item 'role-assignment' -Outcome 'created' -Name $script:RbacRole -Id $assignment.Name -Message ('On scope {0}.' -f $scopeName)
-        } else {
-            Write-CalpermItem -Item 'role-assignment' -Outcome 'would-create' -Name $script:RbacRole -Message ('On scope {0}.' -f $scopeName)
-            return
-        }
-    } catch {
-        Write-CalpermItem -Item 'role-assignment' -Outcome 'failed' -Name $script:RbacRole -Message $_.Exception.Message
-        return
-    }
+function Write-CalpermStep {
+    param([string] $Step, [string] $Outcome, $Message = $null)
+    $script:StepStatus[$Step] = $Outcome
+    Write-CalpermRecord ([ordered]@{ type = 'step'; step = $Step; outcome = $Outcome; message = $Message })
+}
 
-    # Shows the result on one member of the group: InScope True means the app may read it.
+# Retries: calls retried because Entra had not replicated a new object yet (only when any).
+function Write-CalpermItem {
+    param([string] $Item, [string] $Outcome, $Name = $null, $Id = $null, $Message = $null, [int] $Retries = 0)
+    if ($script:StepItems.Count -eq 0) { $script:StepFirstMessage = $Message }
+    [void]$script:StepItems.Add($Outcome)
+    if ($null -ne $Id) { $Id = [string]$Id }
+    $record = [ordered]@{ type = 'item'; item = $Item; outcome = $Outcome; name = $Name; id = $Id; message = $Message }
+    if ($Retries -gt 0) { $record['retries'] = $Retries }
+    Write-CalpermRecord $record
+}
+
+# A value the next script of a workflow takes as its parameter of the same name (ClientId,
+# ServicePrincipalId, TenantId): calperm passes it on; by hand, pass it yourself. Never a secret.
+function Write-CalpermOutput {
+    param([string] $Name, [string] $Value)
+    Write-CalpermRecord ([ordered]@{ type = 'output'; name = $Name; value = $Value })
+}
+
+function Write-CalpermSetting {
+    param([string] $Name, [string] $Value, $Note = $null)
+    Write-CalpermRecord ([ordered]@{ type = 'setting'; name = $Name; value = $Value; note = $Note })
+}
+
+# What a list of item outcomes adds up to, as a step outcome.
+function Get-CalpermStepOutcome {
+    param([string[]] $Outcomes)
+    $Outcomes = @($Outcomes | Where-Object { $_ })
+    if ($Outcomes -contains 'failed') { return 'failed' }
+    if ($Outcomes -contains 'created' -or $Outcomes -contains 'updated') { return 'changed' }
+    if ($Outcomes -contains 'would-create' -or $Outcomes -contains 'would-update') { return 'would-change' }
+    if (@($Outcomes | Where-Object { $_ -ne 'skipped' }).Count -eq 0) { return 'skipped' }
+    'unchanged'
+}
+
+# A date as UTC, whether Graph or Exchange returned a DateTime, a DateTimeOffset or ISO 8601 text.
+function ConvertTo-CalpermUtc {
+    param($Value)
+    if ($null -eq $Value -or [string]$Value -eq '') { return $null }
+    if ($Value -is [datetime]) { return $Value.ToUniversalTime() }
+    if ($Value -is [System.DateTimeOffset]) { return $Value.UtcDateTime }
+    [System.DateTimeOffset]::Parse([string]$Value, [System.Globalization.CultureInfo]::InvariantCulture).UtcDateTime
+}
+
+function Format-CalpermDate {
+    param($Value)
+    $utc = ConvertTo-CalpermUtc $Value
+    if ($null -eq $utc) { return '' }
+    $utc.ToString('yyyy-MM-ddTHH:mm:ssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# --- Connecting to Exchange -----------------------------------------------------------------
+# Connection: exo (calperm --connection).
+# Exchange Online, interactive modern sign-in (MFA works). Basic authentication and Remote
+# PowerShell are retired; this is the ExchangeOnlineManagement V3 module's REST connection.
+function Connect-CalpermExchange {
+    Import-Module ExchangeOnlineManagement -ErrorAction Stop
+    $parameters = @{ ShowBanner = $false }
+    if ($UserPrincipalName) { $parameters.UserPrincipalName = $UserPrincipalName }
+    Connect-ExchangeOnline @parameters
+    $script:Connected = $true
+}
+function Disconnect-CalpermExchange {
+    if ($script:Connected) { Disconnect-ExchangeOnline -Confirm:$false -WhatIf:$false -ErrorAction SilentlyContinue }
+}
+$script:Connected = $false
+$script:ExchangeSession = $null
+
+function Connect-CalpermExchangeOrStop {
     try {
-        $member = @(Get-DistributionGroupMember -Identity $RestrictToGroup -ResultSize 1 -WarningAction SilentlyContinue -ErrorAction Stop) | Select-Object -First 1
-        if (-not $member) {
-            Write-Warning 'RestrictToGroup has no members: the app can read no mailbox.'
-            Write-CalpermSetting -Name 'Restriction check' -Value 'the group has no members' -Note 'Add the mailboxes to sync to the group.'
-            return
-        }
-        $resource = [string]$member.PrimarySmtpAddress
-        $rows = @(Test-ServicePrincipalAuthorization -Identity $objectId -Resource $resource -ErrorAction Stop | Where-Object { [string]$_.RoleName -eq $script:RbacRole })
-        $inScope = @($rows | Where-Object { [string]$_.InScope -eq 'True' }).Count -gt 0
-        if (-not $inScope) { Write-Warning ('Test-ServicePrincipalAuthorization shows {0} out of scope for {1}.' -f $resource, $script:RbacRole) }
-        Write-CalpermSetting -Name 'Restriction check' -Value ('{0}: InScope {1}' -f $resource, $inScope) -Note 'Test-ServicePrincipalAuthorization on one member of the group.'
+        Connect-CalpermExchange
     } catch {
-        Write-Warning ('Could not test the restriction: ' + $_.Exception.Message)
-        Write-CalpermSetting -Name 'Restriction check' -Value 'not tested' -Note $_.Exception.Message
+        Stop-CalpermRun -Kind 'connect' -Message ('Could not connect to Exchange: ' + $_.Exception.Message)
     }
 }
 
@@ -1770,145 +2220,15 @@ function Invoke-CalpermEwsReadiness {
     Write-CalpermSetting -Name 'Graph alternative' -Value 'https://graph.microsoft.com' -Note 'Microsoft Graph with the Calendars.Read application permission (what app-registration grants) replaces EWS for calendar reads.'
 }
 
-# --- Steps ----------------------------------------------------------------------------------
-# Runs one step. Inside it, Stop-CalpermRun (prelude) is shadowed: a stop from the partials (a
-# monitor that is not found, two apps with the same name, no Graph sign-in) ends this step with a
-# 'failed' step record instead of ending the run, and the steps that do not need it still run.
-# The body reports through $script:StepOutcome and $script:StepMessage, or through its items.
-function Invoke-CalpermSetupStep {
-    param([string] $Step, [scriptblock] $Body, [switch] $ReportsItself)
-    function Stop-CalpermRun {
-        param([string] $Kind, [string] $Message, [int] $ExitCode = 1)
-        $script:StepStop = '{0}: {1}' -f $Kind, $Message
-        throw ('calperm step stopped: ' + $Kind)
-    }
-    $script:StepStop = $null
-    $script:StepOutcome = $null
-    $script:StepMessage = $null
-    $script:StepItems.Clear()
-    $script:StepFirstMessage = $null
-    try {
-        & $Body
-    } catch {
-        $message = $script:StepStop
-        if (-not $message) { $message = $_.Exception.Message }
-        Write-CalpermStep -Step $Step -Outcome 'failed' -Message $message
-        return
-    }
-    if ($ReportsItself) { return }
-    $outcome = $script:StepOutcome
-    if (-not $outcome) { $outcome = Get-CalpermStepOutcome @($script:StepItems) }
-    $message = $script:StepMessage
-    if (-not $message) { $message = $script:StepFirstMessage }
-    Write-CalpermStep -Step $Step -Outcome $outcome -Message $message
-}
-
-# The reason a step is skipped, or $null when every step it needs went well enough.
-function Get-CalpermMissingStep {
-    param([string[]] $Needs)
-    foreach ($need in $Needs) {
-        $status = $script:StepStatus[$need]
-        if ($status -eq 'failed' -or $status -eq 'skipped') { return ('Needs the step {0}, which {1}.' -f $need, $status) }
-    }
-    $null
-}
-
-function Invoke-CalpermSetupStepAfter {
-    param([string] $Step, [string[]] $Needs, [scriptblock] $Body, [switch] $ReportsItself)
-    $missing = Get-CalpermMissingStep $Needs
-    if ($missing) {
-        Write-CalpermStep -Step $Step -Outcome 'skipped' -Message $missing
-        return
-    }
-    Invoke-CalpermSetupStep -Step $Step -Body $Body -ReportsItself:$ReportsItself
-}
-
-# The grant step's outcome, from the mailbox outcomes it reported.
-function Complete-CalpermGrantStep {
-    $parts = @()
-    foreach ($outcome in @($script:Counts.Keys | Sort-Object)) { $parts += ('{0} {1}' -f $script:Counts[$outcome], $outcome) }
-    $total = 0
-    foreach ($value in $script:Counts.Values) { $total += [int]$value }
-    $script:StepMessage = '{0} mailbox(es): {1}.' -f $total, ($parts -join ', ')
-    if ($total -eq 0) { $script:StepMessage = 'No mailbox in scope.' }
-    $count = { param($name) [int]$script:Counts[$name] }
-    if ((& $count 'failed') -gt 0) {
-        $script:StepOutcome = 'failed'
-    } elseif ((& $count 'added') + (& $count 'updated') -gt 0) {
-        $script:StepOutcome = 'changed'
-    } elseif ((& $count 'would-add') + (& $count 'would-update') -gt 0) {
-        $script:StepOutcome = 'would-change'
-    } else {
-        $script:StepOutcome = 'unchanged'
-    }
-}
-
 # --- Run ------------------------------------------------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'setup'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
-$restricted = [bool]$RestrictToGroup
-$credentialStep = 'client-secret'
-if ($AppCertificatePath) { $credentialStep = 'certificate' }
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'app-exchange'; monitor = $null; accessRights = $null; whatIf = $script:WhatIfMode; total = $null })
 try {
-    Invoke-CalpermSetupStep -Step 'execution-policy' -ReportsItself -Body { Invoke-CalpermExecutionPolicy -Scope $ExecutionPolicyScope }
-
-    Invoke-CalpermSetupStep -Step 'exchange-connect' -Body {
-        try {
-            Connect-CalpermExchange
-        } catch {
-            throw ('Could not connect to Exchange: ' + $_.Exception.Message)
-        }
-        $script:StepOutcome = 'ok'
-        $script:StepMessage = 'Connected (exo).'
-    }
-
-    Invoke-CalpermSetupStepAfter -Step 'grant' -Needs 'exchange-connect' -Body {
-        if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
-            Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
-        }
-        Resolve-CalpermMonitor
-        Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
-        Complete-CalpermGrantStep
-    }
-
-    Invoke-CalpermSetupStep -Step 'app-registration' -Body {
-        $problem = Connect-CalpermGraph
-        if ($problem) { Stop-CalpermRun -Kind $problem.Kind -Message $problem.Message }
-        Invoke-CalpermAppObjects
-        if ($script:Reg.App) { $script:StepMessage = ('Client ID {0}.' -f $script:Reg.App.AppId) }
-    }
-
-    Invoke-CalpermSetupStepAfter -Step 'admin-consent' -Needs 'app-registration' -Body {
-        Invoke-CalpermAppConsent -Restricted $restricted
-        if ($restricted) { $script:StepMessage = 'Not granted tenant-wide: the app is limited to RestrictToGroup (see the consent item).' }
-    }
-
-    Invoke-CalpermSetupStepAfter -Step $credentialStep -Needs 'app-registration' -Body { Invoke-CalpermAppCredential }
-
-    if ($restricted) {
-        Invoke-CalpermSetupStepAfter -Step 'mailbox-restriction' -Needs 'exchange-connect', 'app-registration' -Body {
-            Invoke-CalpermAppRestriction -ExchangeProblem $null
-            $script:StepMessage = 'RBAC for Applications: the app may read the mailboxes of the RestrictToGroup members only (see the items).'
-        }
-    } else {
-        Write-CalpermStep -Step 'mailbox-restriction' -Outcome 'not-applicable' -Message 'No RestrictToGroup: the app may read every mailbox (tenant-wide consent).'
-    }
-
-    Invoke-CalpermSetupStepAfter -Step 'ews-readiness' -Needs 'exchange-connect' -ReportsItself -Body {
-        $clientId = ''
-        if ($script:Reg.App) { $clientId = [string]$script:Reg.App.AppId }
-        Invoke-CalpermEwsReadiness -ConnectorAppId $clientId
-    }
-
-    Invoke-CalpermSetupStepAfter -Step 'connector-settings' -Needs 'app-registration' -Body {
-        Write-CalpermAppSettings -Restricted $restricted -Group $RestrictToGroup
-        $script:StepOutcome = 'ok'
-        $script:StepMessage = 'What to enter in the connector: see the settings.'
-    }
+    Connect-CalpermExchangeOrStop
+    Invoke-CalpermEwsReadiness -ConnectorAppId $ClientId
 } catch {
-    Write-CalpermRecord ([ordered]@{ type = 'fatal'; kind = 'other'; message = $_.Exception.Message })
-    Set-CalpermExitCode 1
+    Write-CalpermUnexpected $_
 } finally {
-    Disconnect-CalpermGraph
     Disconnect-CalpermExchange
 }
 Complete-CalpermRun
+# ===== end of 03-app-exchange.ps1 =====

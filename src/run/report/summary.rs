@@ -54,6 +54,22 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
         }
     }
 
+    if !tally.parts.is_empty() {
+        let _ = writeln!(out, "\nScripts (each in its own pwsh):");
+        let rows: Vec<[String; 3]> = tally
+            .parts
+            .iter()
+            .map(|p| {
+                [
+                    format!("{}. {}", p.number, p.part),
+                    p.outcome.clone(),
+                    p.message.as_deref().map(one_line).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        columns(&mut out, &rows);
+    }
+
     if !tally.steps.is_empty() {
         let _ = writeln!(out, "\nSteps:");
         let rows: Vec<[String; 3]> = tally
@@ -81,11 +97,24 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
                     i.outcome.clone(),
                     i.name.clone().unwrap_or_default(),
                     i.id.clone().unwrap_or_default(),
-                    i.message.as_deref().map(one_line).unwrap_or_default(),
+                    {
+                        let message = i.message.as_deref().map(one_line).unwrap_or_default();
+                        match i.retries {
+                            0 => message,
+                            n => format!("[{n} replication retries] {message}"),
+                        }
+                    },
                 ]
             })
             .collect();
         columns(&mut out, &rows);
+    }
+    if tally.replication_retries > 0 {
+        let _ = writeln!(
+            out,
+            "  {} call(s) were retried while Entra ID replicated new objects.",
+            tally.replication_retries
+        );
     }
     if tally.not_kept > 0 {
         let _ = writeln!(

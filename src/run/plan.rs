@@ -1,0 +1,689 @@
+//! Workflows of several scripts ("parts"), each run in its own pwsh.
+//!
+//! Exchange Online PowerShell and Microsoft Graph PowerShell cannot sign in within one process
+//! with current module versions (field-notes §1: `Connect-MgGraph` after `Connect-ExchangeOnline`
+//! fails, and so does the other order). So no part signs in to both: a workflow that needs both
+//! is a list of parts, each a complete script with its own `param()` block, run one after another
+//! in new pwsh processes. A part that needs values of an earlier one (the app's client ID, its
+//! service principal's object ID) gets them as parameters, taken from the `output` records the
+//! earlier part reported — IDs, never a secret.
+//!
+//! One run keeps one journal and one report: the parts' records in order, and after each part a
+//! `part` record written by calperm (how it ended, the values it reported). `--resume` takes a
+//! part the journal shows as completed as done, with its values, and does not run it again. A
+//! part that did not complete skips only the parts that depend on it.
+
+use super::{Run, conclude, verdict};
+use crate::cli::{RunOptions, Script};
+use crate::config::ScriptContext;
+use crate::error::Failure;
+use crate::journal;
+use crate::records::{Part as PartRecord, Record};
+use crate::render;
+use anyhow::{Context as _, Result};
+use handlebars::Handlebars;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use verdict::Verdict;
+
+/// A value one part reports (an `output` record) and a later part takes as its parameter of the
+/// same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Carry {
+    /// The app's application (client) ID.
+    ClientId,
+    /// The object ID of the app's service principal (enterprise application).
+    ServicePrincipalId,
+    /// The directory (tenant) ID.
+    TenantId,
+}
+
+impl Carry {
+    /// The script parameter, and the `output` record's name.
+    pub fn param(self) -> &'static str {
+        match self {
+            Carry::ClientId => "ClientId",
+            Carry::ServicePrincipalId => "ServicePrincipalId",
+            Carry::TenantId => "TenantId",
+        }
+    }
+}
+
+/// A parameter of a part that comes from an earlier part's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input {
+    pub value: Carry,
+    /// Index of the part that reports it (also in `depends_on`).
+    pub from: usize,
+}
+
+/// One script of a workflow.
+#[derive(Debug)]
+pub struct Part {
+    /// The template, and the part's name in records and file names.
+    pub template: &'static str,
+    pub needs_exchange: bool,
+    pub needs_graph: bool,
+    /// Parts (indexes) that must have completed before this one runs.
+    pub depends_on: Vec<usize>,
+    pub inputs: Vec<Input>,
+    /// What it reports for later parts.
+    pub outputs: Vec<Carry>,
+    /// What it does, for the render header.
+    pub does: &'static str,
+    /// The script, exactly as it runs (starts with the UTF-8 BOM).
+    pub text: String,
+}
+
+impl Part {
+    fn service(&self) -> &'static str {
+        match (self.needs_exchange, self.needs_graph) {
+            (true, false) => "Exchange",
+            (false, true) => "Microsoft Graph",
+            (false, false) => "neither",
+            (true, true) => "Exchange and Graph (not allowed)",
+        }
+    }
+}
+
+/// The scripts of one `calperm render`/`run` command, in run order. Most commands are one part.
+#[derive(Debug)]
+pub struct Workflow {
+    pub script: &'static str,
+    pub parts: Vec<Part>,
+}
+
+/// A part's template data: the command's context and the part's own switches.
+#[derive(Serialize)]
+struct PartData<'a> {
+    #[serde(flatten)]
+    context: &'a ScriptContext,
+    /// The app's Exchange side also checks EWS readiness (setup).
+    part_ews_readiness: bool,
+}
+
+/// A part before rendering.
+struct Spec {
+    template: &'static str,
+    needs_exchange: bool,
+    needs_graph: bool,
+    depends_on: Vec<usize>,
+    inputs: Vec<Input>,
+    outputs: Vec<Carry>,
+    does: &'static str,
+    ews_readiness: bool,
+}
+
+const APP_OUTPUTS: [Carry; 3] = [Carry::ClientId, Carry::ServicePrincipalId, Carry::TenantId];
+
+impl Workflow {
+    /// The parts of `script` for these options, rendered.
+    pub fn build(
+        script: Script,
+        context: &ScriptContext,
+        registry: &Handlebars<'_>,
+    ) -> Result<Workflow> {
+        let restricted = context.restrict_to_group.is_some();
+        let app_exchange = |from: usize, ews_readiness: bool| {
+            let mut inputs = vec![Input {
+                value: Carry::ClientId,
+                from,
+            }];
+            if restricted {
+                inputs.push(Input {
+                    value: Carry::ServicePrincipalId,
+                    from,
+                });
+            }
+            Spec {
+                template: "app-exchange",
+                needs_exchange: true,
+                needs_graph: false,
+                depends_on: vec![from],
+                inputs,
+                outputs: Vec::new(),
+                does: match (ews_readiness, restricted) {
+                    (true, true) => {
+                        "EWS readiness of the app; limits it to the group (RBAC for Applications)"
+                    }
+                    (true, false) => "EWS readiness of the app",
+                    _ => "limits the app to the group (RBAC for Applications)",
+                },
+                ews_readiness,
+            }
+        };
+        let app_registration = Spec {
+            template: "app-registration",
+            needs_exchange: false,
+            needs_graph: true,
+            depends_on: Vec::new(),
+            inputs: Vec::new(),
+            outputs: APP_OUTPUTS.to_vec(),
+            does: "the Entra app, Calendars.Read, consent, secret or certificate",
+            ews_readiness: false,
+        };
+        let specs = match script {
+            Script::Setup => vec![
+                Spec {
+                    template: "setup",
+                    needs_exchange: true,
+                    needs_graph: false,
+                    depends_on: Vec::new(),
+                    inputs: Vec::new(),
+                    outputs: Vec::new(),
+                    does: "execution policy; the monitor's rights on every calendar",
+                    ews_readiness: false,
+                },
+                app_registration,
+                app_exchange(1, true),
+            ],
+            Script::AppRegistration if restricted => vec![app_registration, app_exchange(0, false)],
+            _ => vec![Spec {
+                template: context.script,
+                needs_exchange: !matches!(
+                    script,
+                    Script::ExecutionPolicy | Script::AppRegistration
+                ),
+                needs_graph: script == Script::AppRegistration,
+                depends_on: Vec::new(),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+                does: "",
+                ews_readiness: false,
+            }],
+        };
+        let single = specs.len() == 1;
+        let mut parts = Vec::with_capacity(specs.len());
+        for spec in specs {
+            // field-notes §1: no process may sign in to both.
+            assert!(
+                !(spec.needs_exchange && spec.needs_graph),
+                "the part {} would sign in to Exchange and Graph in one process",
+                spec.template
+            );
+            let text = if single {
+                // Exactly the bytes of the one script, as before workflows existed.
+                render::render(registry, spec.template, context)?
+            } else {
+                let data = PartData {
+                    context,
+                    part_ews_readiness: spec.ews_readiness,
+                };
+                render::render(registry, spec.template, &data)?
+            };
+            parts.push(Part {
+                template: spec.template,
+                needs_exchange: spec.needs_exchange,
+                needs_graph: spec.needs_graph,
+                depends_on: spec.depends_on,
+                inputs: spec.inputs,
+                outputs: spec.outputs,
+                does: spec.does,
+                text,
+            });
+        }
+        Ok(Workflow {
+            script: context.script,
+            parts,
+        })
+    }
+
+    pub fn is_single(&self) -> bool {
+        self.parts.len() == 1
+    }
+
+    /// `01-setup.ps1`: the part's file name in `render -o DIR`, numbered in run order.
+    pub fn file_name(&self, index: usize) -> String {
+        format!("{:02}-{}.ps1", index + 1, self.parts[index].template)
+    }
+
+    /// What to run in which order and which values to carry over, as PowerShell comment lines.
+    pub fn header(&self) -> String {
+        let names: Vec<String> = (0..self.parts.len()).map(|i| self.file_name(i)).collect();
+        let width = names.iter().map(String::len).max().unwrap_or(0);
+        let mut out = format!(
+            "# calperm render {}: {} scripts. Exchange Online PowerShell and Microsoft Graph PowerShell\n\
+             # cannot sign in within one PowerShell process (current module versions), so run each script\n\
+             # in a new PowerShell (pwsh -File <script>, or powershell.exe -File), in this order:\n",
+            self.script,
+            self.parts.len()
+        );
+        for (i, part) in self.parts.iter().enumerate() {
+            out.push_str(&format!(
+                "#   {:<width$}  {:<15}  {}\n",
+                names[i],
+                part.service(),
+                part.does
+            ));
+            if !part.outputs.is_empty() {
+                let list: Vec<&str> = part.outputs.iter().map(|c| c.param()).collect();
+                out.push_str(&format!(
+                    "#   {:<width$}  reports: {}\n",
+                    "",
+                    list.join(", ")
+                ));
+            }
+            if !part.inputs.is_empty() {
+                let args: Vec<String> = part
+                    .inputs
+                    .iter()
+                    .map(|input| {
+                        format!(
+                            "-{} <{} of {}>",
+                            input.value.param(),
+                            input.value.param(),
+                            names[input.from]
+                        )
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "#   {:<width$}  run it with: {}\n",
+                    "",
+                    args.join(" ")
+                ));
+            }
+        }
+        let independent: Vec<&str> = self
+            .parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.depends_on.is_empty())
+            .map(|(i, _)| names[i].as_str())
+            .collect();
+        out.push_str(&format!(
+            "# Start with {}. A script that fails stops only the scripts that need its values\n\
+             # ({} need none). `calperm run {}` runs exactly these scripts and passes the values on.\n",
+            names[0],
+            independent.join(", "),
+            self.script
+        ));
+        out
+    }
+
+    /// `calperm render` to stdout: the header, then every part between marker lines. The bytes
+    /// between a part's markers are exactly the part's script (without its BOM).
+    pub fn listing(&self) -> String {
+        let mut out = String::from(render::BOM);
+        out.push_str(&self.header());
+        for (i, part) in self.parts.iter().enumerate() {
+            let name = self.file_name(i);
+            out.push_str(&format!(
+                "\n# ===== {name} (script {} of {}) =====\n",
+                i + 1,
+                self.parts.len()
+            ));
+            out.push_str(part.text.trim_start_matches(render::BOM));
+            if !part.text.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!("# ===== end of {name} =====\n"));
+        }
+        out
+    }
+
+    /// `calperm render -o DIR`: `00-run-order.txt` (the header) and one numbered file per part.
+    pub fn write_dir(&self, dir: &Path) -> Result<()> {
+        if dir.is_file() {
+            return Err(Failure::usage(
+                format!(
+                    "`calperm render {}` writes {} scripts, and -o {} is a file",
+                    self.script,
+                    self.parts.len(),
+                    dir.display()
+                ),
+                "pass -o DIR, a directory (created if missing)",
+            )
+            .into());
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let header: String = self
+            .header()
+            .lines()
+            .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or(l)))
+            .collect();
+        let order = dir.join("00-run-order.txt");
+        std::fs::write(&order, header).with_context(|| format!("writing {}", order.display()))?;
+        for (i, part) in self.parts.iter().enumerate() {
+            let path = dir.join(self.file_name(i));
+            std::fs::write(&path, part.text.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// How a part ended, for the parts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Status {
+    Done(BTreeMap<String, String>),
+    NotDone(String),
+}
+
+/// Runs every part in order and reports them as one run.
+pub fn execute(
+    workflow: &Workflow,
+    context: &ScriptContext,
+    options: &RunOptions,
+) -> Result<ExitCode> {
+    let journal_records = match &context.resume_journal {
+        Some(path) => journal::read(Path::new(path))?,
+        None => Vec::new(),
+    };
+    let resumed = completed_parts(&journal_records);
+    let mut run = Run::open(context, options)?;
+    let mut status: Vec<Status> = Vec::new();
+    let mut verdicts: Vec<(String, Verdict)> = Vec::new();
+    for (index, part) in workflow.parts.iter().enumerate() {
+        let number = index as u32 + 1;
+        let label = format!("{} ({})", workflow.file_name(index), part.template);
+        if let Some(values) = resumed.get(part.template) {
+            run.record(part_record(
+                part,
+                number,
+                "resumed",
+                "completed in the resumed journal; not run again",
+                values.clone(),
+            ));
+            status.push(Status::Done(values.clone()));
+            continue;
+        }
+        if run.interrupted() {
+            let reason = "not run: the run was interrupted".to_string();
+            run.record(part_record(
+                part,
+                number,
+                "skipped",
+                &reason,
+                BTreeMap::new(),
+            ));
+            status.push(Status::NotDone(reason));
+            continue;
+        }
+        match arguments(workflow, part, &status, options.what_if) {
+            Err(reason) => {
+                run.record(part_record(
+                    part,
+                    number,
+                    "skipped",
+                    &reason,
+                    BTreeMap::new(),
+                ));
+                verdicts.push((label, Verdict::Failures(reason.clone())));
+                status.push(Status::NotDone(reason));
+            }
+            Ok(params) => {
+                let non_interactive = options.simulate.is_some()
+                    || (!part.needs_graph && (!part.needs_exchange || context.connection_exo_app));
+                let end = match run.script(&part.text, non_interactive, &params) {
+                    Ok(end) => end,
+                    Err(err) => {
+                        // pwsh could not be started (exit 3): the scripts before still get
+                        // their report.
+                        run.close();
+                        return Err(err);
+                    }
+                };
+                let verdict =
+                    verdict::decide(&run.session.part, end.child, end.interrupted, &end.trouble);
+                let values = run.session.part.outputs.clone();
+                let (outcome, message) = match &verdict {
+                    Verdict::Success => ("completed", String::new()),
+                    Verdict::Failures(m) | Verdict::Configuration(m) => ("failed", m.clone()),
+                    Verdict::Abnormal(m) => ("stopped", m.clone()),
+                };
+                run.record(part_record(part, number, outcome, &message, values.clone()));
+                status.push(match verdict {
+                    Verdict::Success => Status::Done(values),
+                    _ => Status::NotDone(format!("it {outcome}")),
+                });
+                verdicts.push((label, verdict));
+            }
+        }
+    }
+    let (tally, journal_path) = run.close();
+    conclude(combine(verdicts), &tally, context, options, &journal_path)
+}
+
+fn part_record(
+    part: &Part,
+    number: u32,
+    outcome: &str,
+    message: &str,
+    values: BTreeMap<String, String>,
+) -> Record {
+    Record::Part(PartRecord {
+        part: part.template.to_string(),
+        number,
+        outcome: outcome.to_string(),
+        message: (!message.is_empty()).then(|| message.to_string()),
+        values,
+    })
+}
+
+/// The parameters of `part` from the parts it depends on, or why it cannot run. With -WhatIf, an
+/// app that would only be created has no IDs yet: the part runs without them and reports what
+/// it would do.
+fn arguments(
+    workflow: &Workflow,
+    part: &Part,
+    status: &[Status],
+    what_if: bool,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    for &dep in &part.depends_on {
+        if let Status::NotDone(why) = &status[dep] {
+            return Err(format!(
+                "needs {} ({}), which did not complete: {why}",
+                workflow.file_name(dep),
+                workflow.parts[dep].template
+            ));
+        }
+    }
+    let mut params = Vec::new();
+    for input in &part.inputs {
+        let Status::Done(values) = &status[input.from] else {
+            unreachable!("inputs come from parts in depends_on");
+        };
+        match values.get(input.value.param()) {
+            Some(value) => params.push((input.value.param().to_string(), value.clone())),
+            None if what_if => {}
+            None => {
+                return Err(format!(
+                    "needs {} from {}, which did not report it",
+                    input.value.param(),
+                    workflow.file_name(input.from)
+                ));
+            }
+        }
+    }
+    Ok(params)
+}
+
+/// The parts a journal shows as completed, with the values they reported (the last record of
+/// each part wins: a later run may have rerun it).
+pub(crate) fn completed_parts(records: &[Record]) -> BTreeMap<&str, BTreeMap<String, String>> {
+    let mut last: BTreeMap<&str, &PartRecord> = BTreeMap::new();
+    for record in records {
+        if let Record::Part(part) = record {
+            last.insert(part.part.as_str(), part);
+        }
+    }
+    last.into_iter()
+        .filter(|(_, p)| p.is_done())
+        .map(|(name, p)| (name, p.values.clone()))
+        .collect()
+}
+
+/// The run's verdict from its parts': the worst wins (abnormal, then configuration, then
+/// failures), each message naming its part.
+fn combine(verdicts: Vec<(String, Verdict)>) -> Verdict {
+    let mut abnormal = Vec::new();
+    let mut configuration = Vec::new();
+    let mut failures = Vec::new();
+    for (label, verdict) in verdicts {
+        match verdict {
+            Verdict::Success => {}
+            Verdict::Abnormal(m) => abnormal.push(format!("{label}: {m}")),
+            Verdict::Configuration(m) => configuration.push(format!("{label}: {m}")),
+            Verdict::Failures(m) => failures.push(format!("{label}: {m}")),
+        }
+    }
+    if !abnormal.is_empty() {
+        abnormal.extend(failures);
+        return Verdict::Abnormal(abnormal.join("; "));
+    }
+    if !configuration.is_empty() {
+        return Verdict::Configuration(configuration.join("; "));
+    }
+    if !failures.is_empty() {
+        return Verdict::Failures(failures.join("; "));
+    }
+    Verdict::Success
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn workflow(args: &[&str]) -> Workflow {
+        let mut all = vec!["calperm", "render"];
+        all.extend(args);
+        let Command::Render(render_args) = Cli::try_parse_from(all).unwrap().command else {
+            panic!("render expected")
+        };
+        let context = crate::config::build(render_args.script, &render_args.options).unwrap();
+        let registry = render::registry(None).unwrap();
+        Workflow::build(render_args.script, &context, &registry).unwrap()
+    }
+
+    #[test]
+    fn no_part_signs_in_to_exchange_and_graph() {
+        for args in [
+            &["setup"][..],
+            &["setup", "--restrict-to-group", "sync@contoso.com"],
+            &[
+                "app-registration",
+                "--restrict-to-group",
+                "sync@contoso.com",
+            ],
+            &["app-registration"],
+            &["grant"],
+        ] {
+            for part in &workflow(args).parts {
+                assert!(
+                    !(part.needs_exchange && part.needs_graph),
+                    "{args:?}: {}",
+                    part.template
+                );
+                // The rendered text agrees with the typed facts.
+                assert_eq!(
+                    part.text.contains("Connect-MgGraph -Scopes"),
+                    part.needs_graph,
+                    "{args:?}: {}",
+                    part.template
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn setup_is_exchange_then_graph_then_the_apps_exchange_side() {
+        let w = workflow(&["setup", "--restrict-to-group", "sync@contoso.com"]);
+        let parts: Vec<(&str, bool, bool)> = w
+            .parts
+            .iter()
+            .map(|p| (p.template, p.needs_exchange, p.needs_graph))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("setup", true, false),
+                ("app-registration", false, true),
+                ("app-exchange", true, false)
+            ]
+        );
+        assert_eq!(w.parts[2].depends_on, [1]);
+        assert_eq!(
+            w.parts[2]
+                .inputs
+                .iter()
+                .map(|i| i.value)
+                .collect::<Vec<_>>(),
+            [Carry::ClientId, Carry::ServicePrincipalId]
+        );
+        assert!(w.parts[0].depends_on.is_empty() && w.parts[1].depends_on.is_empty());
+    }
+
+    #[test]
+    fn app_registration_is_one_part_unless_restricted() {
+        assert!(workflow(&["app-registration"]).is_single());
+        let w = workflow(&["app-registration", "--restrict-to-group", "g@contoso.com"]);
+        assert_eq!(
+            w.parts.iter().map(|p| p.template).collect::<Vec<_>>(),
+            ["app-registration", "app-exchange"]
+        );
+    }
+
+    #[test]
+    fn a_part_without_its_input_is_skipped_with_the_reason() {
+        let w = workflow(&["app-registration", "--restrict-to-group", "g@contoso.com"]);
+        let mut values = BTreeMap::new();
+        values.insert("ClientId".to_string(), "c".to_string());
+        let reason =
+            arguments(&w, &w.parts[1], &[Status::Done(values.clone())], false).unwrap_err();
+        assert!(
+            reason.contains("ServicePrincipalId") && reason.contains("01-app-registration.ps1"),
+            "{reason}"
+        );
+        // With -WhatIf the part runs without the IDs a new app does not have yet.
+        assert_eq!(
+            arguments(&w, &w.parts[1], &[Status::Done(values)], true).unwrap(),
+            [("ClientId".to_string(), "c".to_string())]
+        );
+        let reason = arguments(
+            &w,
+            &w.parts[1],
+            &[Status::NotDone("it failed".into())],
+            false,
+        )
+        .unwrap_err();
+        assert!(reason.contains("did not complete: it failed"), "{reason}");
+    }
+
+    #[test]
+    fn the_worst_part_decides_the_verdict() {
+        let v = |m: &str| (m.to_string(), Verdict::Failures(m.into()));
+        assert_eq!(
+            combine(vec![("a".into(), Verdict::Success)]),
+            Verdict::Success
+        );
+        assert!(
+            matches!(combine(vec![v("x"), ("b".into(), Verdict::Abnormal("k".into()))]), Verdict::Abnormal(m) if m.contains("b: k") && m.contains("x: x"))
+        );
+        assert!(
+            matches!(combine(vec![("a".into(), Verdict::Success), v("y")]), Verdict::Failures(m) if m == "y: y")
+        );
+    }
+
+    #[test]
+    fn the_last_part_record_decides_what_a_resume_skips() {
+        let rec = |outcome: &str, id: &str| {
+            let mut values = BTreeMap::new();
+            values.insert("ClientId".to_string(), id.to_string());
+            Record::Part(PartRecord {
+                part: "app-registration".into(),
+                number: 2,
+                outcome: outcome.into(),
+                message: None,
+                values,
+            })
+        };
+        let records = [rec("failed", "a"), rec("completed", "b")];
+        let done = completed_parts(&records);
+        assert_eq!(done["app-registration"]["ClientId"], "b");
+        assert!(completed_parts(&[rec("completed", "b"), rec("stopped", "c")]).is_empty());
+    }
+}

@@ -65,6 +65,12 @@ pub fn render_script(
 
 fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     let (context, text) = render_script(templates, args.script, &args.options)?;
+    crate::secret::check_run(
+        &context,
+        &args.options,
+        &args.run,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    )?;
     warn_about_connection(&args.options);
     run::execute(run::Plan {
         context: &context,

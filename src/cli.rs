@@ -267,9 +267,15 @@ pub struct ScriptOptions {
     #[arg(long, default_value_t = 36, value_name = "MONTHS")]
     pub secret_months: u32,
 
-    /// Also write the client secret to FILE, readable only by you (app-registration).
+    /// Also write the client secret to FILE, created readable only by you, never replacing a file,
+    /// in a directory only you can write to (app-registration, setup).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
+
+    /// Show the client secret on standard error even when it is not a terminal (app-registration,
+    /// setup). Without it the secret goes to the console only when that is a terminal.
+    #[arg(long)]
+    pub show_secret: bool,
 
     /// The connector app's client ID whose EWS access ews-readiness checks (setup uses the app it registers).
     #[arg(long, value_name = "ID")]

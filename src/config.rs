@@ -61,6 +61,8 @@ pub struct ScriptContext {
     pub secret_name: String,
     pub secret_months: u32,
     pub secret_file: Option<String>,
+    /// `--show-secret`: the script's ShowSecret default is 'yes' instead of 'auto'.
+    pub show_secret: bool,
     pub app_certificate_path: Option<String>,
     pub connector_app_id: Option<String>,
     pub restrict_to_group: Option<String>,
@@ -281,6 +283,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         secret_name: o.secret_name.clone(),
         secret_months: o.secret_months,
         secret_file: o.secret_file.as_deref().map(path_string),
+        show_secret: o.show_secret,
         app_certificate_path,
         connector_app_id: o.connector_app_id.clone(),
         restrict_to_group: o.restrict_to_group.clone(),

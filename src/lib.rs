@@ -12,3 +12,4 @@ pub mod records;
 pub mod render;
 pub mod rights;
 pub mod run;
+pub mod secret;

@@ -98,7 +98,14 @@ fn setup_runs_every_step_on_the_demo_tenant() {
         return;
     }
     let t = SimTenant::demo();
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -148,7 +155,14 @@ fn setup_runs_every_step_on_the_demo_tenant() {
     );
 
     // Run again: nothing left to do.
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (order, map) = steps(&records(&out));
     assert_eq!(order, STEPS);
@@ -172,6 +186,7 @@ fn a_missing_monitor_fails_the_grant_step_and_the_app_is_still_registered() {
     let before = monitor_rights(&t.now());
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         "nobody@contoso.com",
         "--secret-months",
@@ -209,6 +224,7 @@ fn without_exchange_the_steps_that_need_it_are_skipped() {
     std::fs::write(t.file("admin.pfx"), b"not used: the sign-in fails first").unwrap();
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         MONITOR,
         "--connection",
@@ -261,7 +277,14 @@ fn when_the_app_registration_fails_the_steps_that_need_it_are_skipped() {
         apps.push(json!({ "id": "a1a1a1a1-0000-4000-8000-000000000001", "appId": "b1b1b1b1-0000-4000-8000-000000000001", "displayName": APP }));
         apps.push(json!({ "id": "a2a2a2a2-0000-4000-8000-000000000002", "appId": "b2b2b2b2-0000-4000-8000-000000000002", "displayName": APP }));
     });
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--restrict-to-group", GROUP]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--restrict-to-group",
+        GROUP,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -313,6 +336,7 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
     let t = SimTenant::demo();
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         MONITOR,
         "--restrict-to-group",
@@ -351,6 +375,7 @@ fn setup_what_if_changes_nothing() {
     let before = t.now();
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         MONITOR,
         "--what-if",
@@ -505,7 +530,14 @@ fn ews_readiness_in_setup_checks_the_registered_app() {
         (vec![OTHER_APP], Ews::EnabledAppNotAllowed),
     ] {
         let t = ews_tenant(Some(true), &allowed, true);
-        let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+        let out = t.run_json(&[
+            "setup",
+            "--show-secret",
+            "--monitor",
+            MONITOR,
+            "--secret-months",
+            "12",
+        ]);
         let (got, text) = ews_step(&out);
         assert_eq!(got, expected(case), "{case:?}: {}", describe(&out));
         assert!(text.contains(CONNECTOR), "{case:?}: {text}");

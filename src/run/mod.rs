@@ -84,6 +84,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
             pwsh::non_interactive(context, simulation.is_some()),
             options.what_if,
         ))
+        .args(pwsh::secret_arguments(context))
         .stdin(Stdio::inherit())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -107,6 +107,18 @@ pub(crate) fn arguments(
     args
 }
 
+/// `-ShowSecret yes|no` for the scripts that may create a client secret: yes with
+/// `--show-secret` or when calperm's standard error (where the script's console output goes) is a
+/// terminal, so a secret never lands in a CI log or a redirected file by default.
+pub(crate) fn secret_arguments(context: &ScriptContext) -> Vec<OsString> {
+    use std::io::IsTerminal;
+    if !crate::secret::may_create_secret(context) {
+        return Vec::new();
+    }
+    let show = context.show_secret || std::io::stderr().is_terminal();
+    vec!["-ShowSecret".into(), if show { "yes" } else { "no" }.into()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

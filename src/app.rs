@@ -71,6 +71,12 @@ fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         &args.run,
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
     )?;
+    for journal in [&args.options.resume, &args.options.from_journal]
+        .into_iter()
+        .flatten()
+    {
+        crate::journal_check::check_simulation(journal, args.run.simulate.as_deref())?;
+    }
     warn_about_connection(&args.options);
     run::execute(run::Plan {
         context: &context,

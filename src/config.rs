@@ -3,8 +3,9 @@
 
 use crate::cli::{Connection, Script, ScriptOptions};
 use crate::error::Failure;
-use crate::{journal, locale, rights::Role};
-use anyhow::{Context as _, Result};
+use crate::journal_check::{self, JournalRun};
+use crate::{locale, rights::Role};
+use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
 
@@ -55,6 +56,9 @@ pub struct ScriptContext {
     /// What `revoke --from-journal` restores.
     pub revoke_from_journal: Option<String>,
     pub revoke_entries: Vec<RevokeEntry>,
+    /// The run a `--resume` or `--from-journal` journal records; the script checks the monitor
+    /// and tenant it resolves against it.
+    pub journal_run: Option<JournalRun>,
     pub roles: Vec<RoleRow>,
     pub calendar_names: Vec<CalendarName>,
     pub app_name: String,
@@ -88,11 +92,12 @@ pub struct CalendarName {
 pub struct RevokeEntry {
     pub mailbox: String,
     pub folder_identity: String,
-    /// `remove` (the grant added the entry) or `restore` (it raised existing rights).
+    /// `remove` (the grant added the entry), `restore` (it raised existing rights) or `add` (a
+    /// revoke removed the entry).
     pub action: &'static str,
     /// The rights the grant left; restoring only happens while they are still in place.
     pub granted: Vec<String>,
-    /// The rights before the grant (restore only).
+    /// The rights before the grant (restore), or the rights the revoke removed (add).
     pub previous: Vec<String>,
 }
 
@@ -177,11 +182,17 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         .into());
     }
 
+    let this_run = journal_check::ThisRun {
+        script: script_name(script),
+        monitor: &monitor,
+        access_rights: o.access_rights.name(),
+    };
+    let mut journal_run = None;
     let resume_done = match (&o.resume, script) {
         (Some(path), Script::Grant | Script::Setup) => {
-            journal::done_mailboxes(&journal::read(path)?)
-                .into_iter()
-                .collect()
+            let (done, run) = journal_check::for_resume(path, &this_run)?;
+            journal_run = Some(run);
+            done
         }
         (Some(_), _) => {
             return Err(Failure::usage(
@@ -193,7 +204,19 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         (None, _) => Vec::new(),
     };
     let revoke_entries = match (&o.from_journal, script) {
-        (Some(path), Script::Revoke) => revoke_entries(path)?,
+        (Some(path), Script::Revoke) => {
+            let (undo, run) = journal_check::for_undo(path, &this_run)?;
+            journal_run = Some(run);
+            undo.into_iter()
+                .map(|u| RevokeEntry {
+                    mailbox: u.mailbox,
+                    folder_identity: u.folder_identity,
+                    action: u.action,
+                    granted: u.granted,
+                    previous: u.previous,
+                })
+                .collect()
+        }
         (Some(_), _) => {
             return Err(Failure::usage(
                 "--from-journal applies to revoke only",
@@ -265,6 +288,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         resume_journal: o.resume.as_deref().map(path_string),
         revoke_from_journal: o.from_journal.as_deref().map(path_string),
         revoke_entries,
+        journal_run,
         roles: Role::ALL
             .into_iter()
             .map(|r| RoleRow {
@@ -495,47 +519,4 @@ fn check_mailboxes_csv(path: &Path) -> Result<()> {
         .into());
     }
     Ok(())
-}
-
-fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
-    let records = journal::read(path)?;
-    let changes = journal::grant_changes(&records);
-    if changes.is_empty() {
-        return Err(Failure::usage(
-            format!(
-                "the journal {} records no added or updated mailbox",
-                path.display()
-            ),
-            "pass the journal of a grant run that changed something",
-        )
-        .into());
-    }
-    changes
-        .into_iter()
-        .map(|m| {
-            let folder_identity = m.folder_identity.clone().with_context(|| {
-                format!(
-                    "the journal's record for {} has no folderIdentity",
-                    m.mailbox
-                )
-            })?;
-            let granted = m.rights.clone().unwrap_or_default();
-            Ok(match m.previous {
-                Some(previous) if !previous.is_empty() => RevokeEntry {
-                    mailbox: m.mailbox,
-                    folder_identity,
-                    action: "restore",
-                    granted,
-                    previous,
-                },
-                _ => RevokeEntry {
-                    mailbox: m.mailbox,
-                    folder_identity,
-                    action: "remove",
-                    granted,
-                    previous: Vec::new(),
-                },
-            })
-        })
-        .collect()
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod journal;
+pub mod journal_check;
 pub mod locale;
 pub mod powershell;
 pub mod records;

@@ -113,6 +113,12 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     let watchdog = interrupt.watch(Arc::clone(&child));
 
     let mut session = Session {
+        simulated_tenant: options.simulate.as_deref().map(|p| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .to_string_lossy()
+                .into_owned()
+        }),
         journal,
         journal_error: None,
         report,
@@ -181,22 +187,39 @@ fn conclude(
     match verdict {
         Verdict::Success => Ok(ExitCode::SUCCESS),
         Verdict::Failures(message) => {
-            let hint = (resumable && tally.failed_mailboxes > 0)
-                .then(|| format!("the report lists them; to retry only the mailboxes not done: {again}"));
+            let hint = (resumable && tally.failed_mailboxes > 0).then(|| {
+                format!("the report lists them; to retry only the mailboxes not done: {again}")
+            });
             Err(Failure::failures(message, hint).into())
         }
-        Verdict::Configuration(message) => Err(Failure::usage(
-            message,
-            "check --monitor: it must name exactly one mailbox or mail user (its UPN or SMTP address is safest); nothing was changed",
-        )
-        .into()),
+        Verdict::Configuration(message) => {
+            let hint = if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") {
+                "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed"
+            } else {
+                "check --monitor: it must name exactly one mailbox or mail user (its UPN or SMTP address is safest); nothing was changed"
+            };
+            Err(Failure::usage(message, hint).into())
+        }
         Verdict::Abnormal(reason) => {
             let message = match tally.records {
-                0 => format!("{reason}; no record was received (journal: {})", journal.display()),
-                1 => format!("{reason}; 1 record was received and is in the journal {}", journal.display()),
-                n => format!("{reason}; {n} records were received and are all in the journal {}", journal.display()),
+                0 => format!(
+                    "{reason}; no record was received (journal: {})",
+                    journal.display()
+                ),
+                1 => format!(
+                    "{reason}; 1 record was received and is in the journal {}",
+                    journal.display()
+                ),
+                n => format!(
+                    "{reason}; {n} records were received and are all in the journal {}",
+                    journal.display()
+                ),
             };
-            let hint = if resumable { format!("resume with: {again}") } else { format!("run it again with: {again}") };
+            let hint = if resumable {
+                format!("resume with: {again}")
+            } else {
+                format!("run it again with: {again}")
+            };
             Err(Failure::pwsh_failed(message, Some(hint)).into())
         }
     }
@@ -233,6 +256,8 @@ fn wait(child: &Mutex<Child>) -> io::Result<ExitStatus> {
 
 /// Where each line of pwsh's output goes.
 struct Session {
+    /// Stamped on the start record: which simulated tenant the journal's run was against.
+    simulated_tenant: Option<String>,
     journal: Journal,
     journal_error: Option<String>,
     report: Report,
@@ -259,7 +284,10 @@ impl stream::Handler for Session {
         }
     }
 
-    fn record(&mut self, record: Record) {
+    fn record(&mut self, mut record: Record) {
+        if let Record::Start(start) = &mut record {
+            start.simulated_tenant.clone_from(&self.simulated_tenant);
+        }
         if let Err(err) = self.journal.append(&record)
             && self.journal_error.is_none()
         {

@@ -2,10 +2,10 @@
 //! (steps, items, settings, fatals) and the `start`/`end` records. This is all the summary and
 //! the exit code need; mailbox records themselves are not kept here.
 
-use crate::records::{End, Fatal, Item, Monitor, Outcome, Record, Setting, Start, Step};
+use crate::records::{End, Fatal, Item, Monitor, Outcome, Record, Setting, Start, Step, Warning};
 use std::collections::BTreeMap;
 
-/// Steps, items, settings and fatals kept for the summary; a script that emits more than this
+/// Steps, items, settings, warnings and fatals kept for the summary; a script that emits more than this
 /// still has every one of them in the journal.
 pub(crate) const KEEP: usize = 200;
 
@@ -26,6 +26,7 @@ pub(crate) struct Tally {
     pub(crate) items: Vec<Item>,
     pub(crate) settings: Vec<Setting>,
     pub(crate) fatals: Vec<Fatal>,
+    pub(crate) warnings: Vec<Warning>,
     /// Steps, items, settings or fatals beyond `KEEP`.
     pub(crate) not_kept: u64,
     pub(crate) end: Option<End>,
@@ -62,6 +63,7 @@ impl Tally {
             }
             Record::Setting(setting) => keep(&mut self.settings, setting, &mut self.not_kept),
             Record::Fatal(fatal) => keep(&mut self.fatals, fatal, &mut self.not_kept),
+            Record::Warning(warning) => keep(&mut self.warnings, warning, &mut self.not_kept),
             Record::End(end) => self.end = Some(end.clone()),
         }
     }

@@ -498,12 +498,55 @@ function Resolve-CalpermMonitor {
     }
     $script:MonitorMailbox = $found[0]
     $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
+    $tenant = Get-CalpermTenant
     Write-CalpermRecord ([ordered]@{
             type               = 'monitor'
             identity           = $Monitor
             displayName        = [string]$found[0].DisplayName
             primarySmtpAddress = $script:MonitorUser
+            guid               = [string]$found[0].Guid
+            organization       = $tenant.Organization
+            tenantId           = $tenant.TenantId
         })
+    Assert-CalpermJournalRun -Guid ([string]$found[0].Guid) -Tenant $tenant
+}
+
+# The tenant this session is connected to: Exchange Online names it in Get-ConnectionInformation
+# (no round trip). Exchange Server: not known here ($null); the monitor's Guid is what counts.
+function Get-CalpermTenant {
+    $tenant = @{ Organization = $null; TenantId = $null }
+    try {
+        $info = @(Get-ConnectionInformation -ErrorAction Stop) | Select-Object -First 1
+        if ($info) {
+            $tenant.Organization = [string]$info.Organization
+            $tenant.TenantId = [string]$info.TenantID
+        }
+    } catch {
+        Write-Verbose ('Get-ConnectionInformation: ' + $_.Exception.Message)
+    }
+    $tenant
+}
+
+# The run a resumed or undone journal records (calperm --resume / --from-journal): the same
+# monitor (by Guid, else address) in the same tenant, or the run stops before any change.
+$script:JournalRun = $null
+
+function Assert-CalpermJournalRun {
+    param([string] $Guid, [hashtable] $Tenant)
+    $run = $script:JournalRun
+    if (-not $run) { return }
+    $differs = @()
+    if ($run.Guid -and $Guid -and $run.Guid -ne $Guid) {
+        $differs += ('the monitor: the journal''s is {0} (Guid {1}), this one is {2} (Guid {3})' -f $run.Address, $run.Guid, $script:MonitorUser, $Guid)
+    } elseif (-not $run.Guid -and $run.Address -and $run.Address -ne $script:MonitorUser) {
+        $differs += ('the monitor: the journal''s is {0}, this one is {1}' -f $run.Address, $script:MonitorUser)
+    }
+    if ($run.TenantId -and $Tenant.TenantId -and $run.TenantId -ne $Tenant.TenantId) {
+        $differs += ('the tenant: the journal''s is {0} ({1}), this one is {2} ({3})' -f $run.Organization, $run.TenantId, $Tenant.Organization, $Tenant.TenantId)
+    }
+    if ($differs.Count -gt 0) {
+        Stop-CalpermRun -Kind 'journal-mismatch' -Message ('The journal {0} is of another run; nothing was changed. It differs in {1}.' -f $run.Journal, ($differs -join '; and ')) -ExitCode 2
+    }
 }
 
 function Test-CalpermIsMonitor {
@@ -636,7 +679,7 @@ function Invoke-CalpermAudit {
 }
 
 # --- Run: every mailbox in scope, one record each -------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'audit'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'audit'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
 try {
     if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
         Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2

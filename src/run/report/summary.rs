@@ -115,6 +115,15 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
         }
     }
 
+    for warning in &tally.warnings {
+        let _ = writeln!(
+            out,
+            "\nwarning ({}): {}",
+            warning.kind,
+            one_line(&warning.message)
+        );
+    }
+
     for fatal in &tally.fatals {
         let _ = writeln!(
             out,

@@ -218,12 +218,14 @@ pub struct ScriptOptions {
     )]
     pub recipient_types: Vec<String>,
 
-    /// Only these mailboxes (repeat or comma-separate).
-    #[arg(long, value_delimiter = ',', value_name = "IDENTITY")]
+    /// Only these mailboxes: repeat it, one identity each (a name may contain a comma:
+    /// --include "Schmidt, Anna"); a comma list is split only when every part is an address.
+    #[arg(long, value_name = "IDENTITY")]
     pub include: Vec<String>,
 
-    /// Never these mailboxes (repeat or comma-separate).
-    #[arg(long, value_delimiter = ',', value_name = "IDENTITY")]
+    /// Never these mailboxes: repeat it, one identity each (a name may contain a comma:
+    /// --exclude "Schmidt, Anna"); a comma list is split only when every part is an address.
+    #[arg(long, value_name = "IDENTITY")]
     pub exclude: Vec<String>,
 
     /// Only the mailboxes listed in FILE (CSV with a PrimarySmtpAddress, UserPrincipalName,
@@ -311,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_split_on_commas() {
+    fn include_is_repeatable_and_kept_whole_here() {
         let cli = Cli::try_parse_from([
             "calperm",
             "render",
@@ -325,6 +327,6 @@ mod tests {
         let Command::Render(args) = cli.command else {
             panic!("render expected")
         };
-        assert_eq!(args.options.include, ["a@x.com", "b@x.com", "c@x.com"]);
+        assert_eq!(args.options.include, ["a@x.com,b@x.com", "c@x.com"]);
     }
 }

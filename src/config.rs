@@ -149,21 +149,17 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if uses_exchange(script, o) {
         check_connection(script, o)?;
     }
-    for (flag, values) in [
-        ("--include", &o.include),
-        ("--exclude", &o.exclude),
-        ("--recipient-types", &o.recipient_types),
-    ] {
-        for v in values.iter() {
-            if v.trim().is_empty() {
-                return Err(Failure::usage(
-                    format!("{flag} has an empty value"),
-                    format!("remove the stray comma in {flag}"),
-                )
-                .into());
-            }
+    for v in &o.recipient_types {
+        if v.trim().is_empty() {
+            return Err(Failure::usage(
+                "--recipient-types has an empty value",
+                "remove the stray comma in --recipient-types",
+            )
+            .into());
         }
     }
+    let include = identities("--include", &o.include)?;
+    let exclude = identities("--exclude", &o.exclude)?;
     if !o.include.is_empty() && o.mailboxes_csv.is_some() {
         return Err(Failure::usage(
             "--include and --mailboxes-csv both name the mailboxes to visit",
@@ -279,8 +275,8 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
             .iter()
             .map(|s| s.trim().to_string())
             .collect(),
-        include: o.include.iter().map(|s| s.trim().to_string()).collect(),
-        exclude: o.exclude.iter().map(|s| s.trim().to_string()).collect(),
+        include,
+        exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
@@ -355,6 +351,45 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The identities of repeated `--include`/`--exclude` flags. A display name may contain a comma
+/// ("Schmidt, Anna"), so a value is split at commas only when every part is an address
+/// ("a@x.com,b@x.com", the older comma-list form); a value that could be either is refused.
+fn identities(flag: &str, values: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for value in values {
+        let value = value.trim();
+        reject_control_chars(flag, value)?;
+        if value.is_empty() {
+            return Err(Failure::usage(
+                format!("{flag} has an empty value"),
+                format!("give {flag} one mailbox identity"),
+            )
+            .into());
+        }
+        if !value.contains(',') {
+            out.push(value.to_string());
+            continue;
+        }
+        let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+        let addresses = parts.iter().filter(|p| p.contains('@')).count();
+        if addresses == parts.len() {
+            out.extend(parts.into_iter().map(String::from));
+        } else if addresses == 0 && value.contains(", ") && parts.iter().all(|p| !p.is_empty()) {
+            // "Schmidt, Anna": one display name.
+            out.push(value.to_string());
+        } else {
+            return Err(Failure::usage(
+                format!("{flag} {value:?} is ambiguous: a list, or one name with a comma?"),
+                format!(
+                    "repeat {flag} once per mailbox ({flag} anna@contoso.com {flag} bert@contoso.com); a display name with a comma goes in one {flag} \"Schmidt, Anna\""
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(out)
 }
 
 /// `auto`, or the known code `value` names (in the table's spelling).

@@ -26,7 +26,11 @@ fn write_lines(path: &Path, records: &[Value]) {
 
 fn stderr_has(out: &std::process::Output, text: &str) {
     let stderr = common::stderr(out);
-    assert!(stderr.contains(text), "stderr lacks {text:?}\n{}", describe(out));
+    assert!(
+        stderr.contains(text),
+        "stderr lacks {text:?}\n{}",
+        describe(out)
+    );
 }
 
 #[test]
@@ -44,17 +48,41 @@ fn resume_refuses_another_monitors_journal() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     stderr_has(&out, "is of the monitor monitor@contoso.com");
     // Another role.
-    let out = t.run(&["grant", "--monitor", A, "--access-rights", "Editor", "--resume", "a.jsonl"]);
+    let out = t.run(&[
+        "grant",
+        "--monitor",
+        A,
+        "--access-rights",
+        "Editor",
+        "--resume",
+        "a.jsonl",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     stderr_has(&out, "not of --access-rights Editor");
     // Another script.
-    let out = t.run(&["setup", "--monitor", A, "--show-secret", "--resume", "a.jsonl"]);
+    let out = t.run(&[
+        "setup",
+        "--monitor",
+        A,
+        "--show-secret",
+        "--resume",
+        "a.jsonl",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     stderr_has(&out, "is of a grant run, not of setup");
     // A real tenant for a simulated run's journal.
     let out = common::calperm()
         .current_dir(t.file(""))
-        .args(["run", "grant", "--monitor", A, "--resume", "a.jsonl", "--pwsh", "/nonexistent"])
+        .args([
+            "run",
+            "grant",
+            "--monitor",
+            A,
+            "--resume",
+            "a.jsonl",
+            "--pwsh",
+            "/nonexistent",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
@@ -68,9 +96,15 @@ fn resume_refuses_another_monitors_journal() {
     std::fs::write(t.file("state.json"), serde_json::to_string(&state).unwrap()).unwrap();
     let out = t.run_json(&["grant", "--monitor", A, "--resume", "a.jsonl"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    let fatal = records(&out).into_iter().find(|r| r["type"] == "fatal").unwrap();
+    let fatal = records(&out)
+        .into_iter()
+        .find(|r| r["type"] == "fatal")
+        .unwrap();
     assert_eq!(fatal["kind"], "journal-mismatch", "{fatal}");
-    assert!(fatal["message"].as_str().unwrap().contains("the tenant"), "{fatal}");
+    assert!(
+        fatal["message"].as_str().unwrap().contains("the tenant"),
+        "{fatal}"
+    );
     assert!(
         !records(&out).iter().any(|r| r["type"] == "mailbox"),
         "no mailbox may be visited"
@@ -90,8 +124,15 @@ fn from_journal_refuses_another_monitor() {
     let b_before = monitor_on_default_calendars(&t.now(), B);
     let out = t.run(&["revoke", "--monitor", B, "--from-journal", "a.jsonl"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    stderr_has(&out, "is of the monitor monitor@contoso.com, not of --monitor megan.bowen@contoso.com");
-    assert_eq!(monitor_on_default_calendars(&t.now(), B), b_before, "B's entries changed");
+    stderr_has(
+        &out,
+        "is of the monitor monitor@contoso.com, not of --monitor megan.bowen@contoso.com",
+    );
+    assert_eq!(
+        monitor_on_default_calendars(&t.now(), B),
+        b_before,
+        "B's entries changed"
+    );
 
     // The journal's own monitor undoes it, and B keeps everything.
     let out = t.run(&["revoke", "--monitor", A, "--from-journal", "a.jsonl"]);
@@ -174,7 +215,11 @@ fn contradicting_journal_is_refused() {
 
     // Two runs for different monitors in one journal.
     let mut mixed = journal.clone();
-    let mut other = journal.iter().find(|r| r["type"] == "monitor").unwrap().clone();
+    let mut other = journal
+        .iter()
+        .find(|r| r["type"] == "monitor")
+        .unwrap()
+        .clone();
     other["guid"] = Value::from("00000000-0000-4000-8000-00000000dead");
     other["primarySmtpAddress"] = Value::from(B);
     mixed.push(other);
@@ -210,7 +255,10 @@ fn plain_revoke_records_removed_rights_and_can_be_undone() {
     let out = t.run(&["grant", "--monitor", A]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let after_grant = monitor_on_default_calendars(&t.now(), A);
-    assert_eq!(after_grant["grady.archie@contoso.com"].as_deref(), Some("Editor"));
+    assert_eq!(
+        after_grant["grady.archie@contoso.com"].as_deref(),
+        Some("Editor")
+    );
 
     let out = t.run_json(&["revoke", "--monitor", A, "--journal", "r.jsonl"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
@@ -220,14 +268,30 @@ fn plain_revoke_records_removed_rights_and_can_be_undone() {
         .unwrap();
     assert_eq!(grady["outcome"], "removed");
     assert_eq!(grady["previous"], serde_json::json!(["Editor"]), "{grady}");
-    assert!(monitor_on_default_calendars(&t.now(), A).values().all(Option::is_none));
+    assert!(
+        monitor_on_default_calendars(&t.now(), A)
+            .values()
+            .all(Option::is_none)
+    );
 
     // Restoring never gives more than --access-rights: Editor was removed from grady.
     let out = t.run(&["revoke", "--monitor", A, "--from-journal", "r.jsonl"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     stderr_has(&out, "grady.archie@contoso.com (Editor)");
 
-    let out = t.run(&["revoke", "--monitor", A, "--from-journal", "r.jsonl", "--access-rights", "Editor"]);
+    let out = t.run(&[
+        "revoke",
+        "--monitor",
+        A,
+        "--from-journal",
+        "r.jsonl",
+        "--access-rights",
+        "Editor",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_eq!(monitor_on_default_calendars(&t.now(), A), after_grant, "the revoke was undone exactly");
+    assert_eq!(
+        monitor_on_default_calendars(&t.now(), A),
+        after_grant,
+        "the revoke was undone exactly"
+    );
 }

@@ -110,6 +110,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }
@@ -581,13 +582,36 @@ function Test-CalpermIsMonitor {
 
 $script:ExcludeSet = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
 foreach ($value in $Exclude) { [void]$script:ExcludeSet.Add($value.Trim()) }
+# The Exclude values some mailbox matched, and the Include values Exchange did not find: the rest
+# is reported at the end, so a typo does not silently grant an excluded mailbox.
+$script:ExcludeMatched = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+$script:IncludeNotFound = New-Object System.Collections.ArrayList
 
 function Test-CalpermExcluded {
     param($Mailbox)
+    $excluded = $false
     foreach ($property in 'PrimarySmtpAddress', 'UserPrincipalName', 'Alias', 'Name', 'DisplayName', 'Guid', 'ExternalDirectoryObjectId') {
-        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) { return $true }
+        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) {
+            [void]$script:ExcludeMatched.Add([string]$Mailbox.$property)
+            $excluded = $true
+        }
     }
-    $false
+    $excluded
+}
+
+# After every mailbox in scope was visited: a warning record naming the Include and Exclude
+# values that matched no mailbox.
+function Write-CalpermUnmatchedFilters {
+    $values = @()
+    foreach ($value in $Include) { if ($script:IncludeNotFound -contains $value.Trim()) { $values += ('Include ' + $value.Trim()) } }
+    foreach ($value in $script:ExcludeSet) { if (-not $script:ExcludeMatched.Contains($value)) { $values += ('Exclude ' + $value) } }
+    if ($values.Count -eq 0) { return }
+    Write-CalpermRecord ([ordered]@{
+            type    = 'warning'
+            kind    = 'unmatched-filter'
+            message = ('{0} value(s) matched no mailbox in scope: {1}. Exclude is compared with each mailbox''s PrimarySmtpAddress, UserPrincipalName, Alias, Name, DisplayName, Guid and ExternalDirectoryObjectId.' -f $values.Count, ($values -join '; '))
+            values  = [string[]]$values
+        })
 }
 
 function Get-CalpermCsvColumn {
@@ -617,6 +641,7 @@ function Get-CalpermNamedMailbox {
     } catch {
         $record = New-CalpermMailboxRecord -Address $Identity
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        if ($record.kind -eq 'not-found') { [void]$script:IncludeNotFound.Add($Identity) }
         $record.message = $_.Exception.Message
         $record.retries = $tally.retries
         Write-CalpermRecord $record
@@ -666,7 +691,11 @@ function New-CalpermMailboxRecord {
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
-    if (Test-CalpermIsMonitor $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true }
+    if (Test-CalpermIsMonitor $Mailbox) {
+        # Excluded too, perhaps: then the Exclude value matched.
+        $null = Test-CalpermExcluded $Mailbox
+        $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true
+    }
     if (Test-CalpermExcluded $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'excluded'; return $true }
     $false
 }
@@ -759,6 +788,7 @@ try {
     Connect-CalpermExchangeOrStop
     Resolve-CalpermMonitor
     Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
+    Write-CalpermUnmatchedFilters
 } catch {
     Write-CalpermUnexpected $_
 } finally {

@@ -360,7 +360,6 @@ fn identities(flag: &str, values: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for value in values {
         let value = value.trim();
-        reject_control_chars(flag, value)?;
         if value.is_empty() {
             return Err(Failure::usage(
                 format!("{flag} has an empty value"),

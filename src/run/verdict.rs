@@ -172,6 +172,8 @@ mod tests {
             access_rights: None,
             what_if: false,
             total: None,
+            calperm_version: None,
+            simulated_tenant: None,
         })
     }
     fn end(code: i32) -> Record {

@@ -523,24 +523,61 @@ fn check_mailboxes_csv(path: &Path) -> Result<()> {
             )
         })?
         .clone();
-    let has_identity_column = CSV_IDENTITY_COLUMNS.iter().any(|c| {
-        headers.iter().any(|h| {
-            h.trim()
-                .trim_start_matches('\u{FEFF}')
-                .eq_ignore_ascii_case(c)
+    // The script reads the file with Import-Csv, which matches a column by its exact name (case
+    // aside): a header " PrimarySmtpAddress" would be found here but not there.
+    let names: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{FEFF}')
+            } else {
+                h
+            }
+            .to_string()
         })
+        .collect();
+    let has_identity_column = names.iter().any(|h| {
+        CSV_IDENTITY_COLUMNS
+            .iter()
+            .any(|c| h.eq_ignore_ascii_case(c))
     });
     if !has_identity_column {
-        return Err(Failure::usage(
+        let found = names.join(", ");
+        let hint = if let Some(padded) = names.iter().find(|h| {
+            CSV_IDENTITY_COLUMNS
+                .iter()
+                .any(|c| h.trim().eq_ignore_ascii_case(c))
+        }) {
             format!(
-                "--mailboxes-csv {} has no identity column (found: {})",
-                path.display(),
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ),
+                "the column {padded:?} has spaces around its name; Import-Csv needs it exact: rename it to {:?}",
+                padded.trim()
+            )
+        } else if names.iter().any(|h| h.contains(';')) {
+            "the header holds semicolons: the file seems to be separated by ';' (as Excel saves CSV in many locales). Save it with commas (\"CSV UTF-8 (comma delimited)\"), or replace the ';' by ','".to_string()
+        } else {
             format!(
                 "add a header row with one of: {}",
                 CSV_IDENTITY_COLUMNS.join(", ")
+            )
+        };
+        return Err(Failure::usage(
+            format!(
+                "--mailboxes-csv {} has no identity column (found: {found})",
+                path.display()
             ),
+            hint,
+        )
+        .into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = names.iter().find(|h| !seen.insert(h.to_lowercase())) {
+        return Err(Failure::usage(
+            format!(
+                "--mailboxes-csv {} names the column {twice:?} twice",
+                path.display()
+            ),
+            "Import-Csv refuses duplicate column names: rename or remove one",
         )
         .into());
     }

@@ -64,6 +64,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         None => None,
     };
     let pwsh = pwsh::locate(options.pwsh.as_deref())?;
+    let report = Report::open(options.format, options.report.as_deref())?;
     let journal_path = journal_path(options, context)?;
     let new_journal = !journal_path.exists();
     let journal = Journal::open(&journal_path).map_err(|err| {
@@ -72,7 +73,6 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
             "pass --journal FILE in a directory you can write to",
         )
     })?;
-    let report = Report::open(options.format, options.report.as_deref())?;
     let script = ScriptFile::write(script_text)?;
     let marker = Marker::random();
 
@@ -162,13 +162,24 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
             ChildEnd::Unknown
         }
     };
+    if tally.records == 0
+        && !interrupted
+        && child_end != ChildEnd::Exited(0)
+        && !pwsh::is_powershell(&pwsh)
+    {
+        if new_journal {
+            // Nothing ran: do not leave an empty journal behind.
+            let _ = std::fs::remove_file(&journal_path);
+        }
+        return Err(pwsh::not_powershell(&pwsh).into());
+    }
     let footer = Footer {
         script: context.script.to_string(),
         journal: journal_path.clone(),
         report_file: options.report.clone(),
         sim_state,
     };
-    report.finish(&tally, &footer);
+    trouble.extend(report.finish(&tally, &footer));
 
     let verdict = verdict::decide(&tally, child_end, interrupted, &trouble);
     conclude(verdict, &tally, context, options, &journal_path)

@@ -132,10 +132,8 @@ fn check_tenant_file(path: &Path) -> Result<()> {
     };
     for (i, r) in recipients.iter().enumerate() {
         let at = |what: &str| format!("recipients[{i}] {what}");
-        if !r
-            .get("primarySmtpAddress")
-            .is_some_and(|a| a.as_str().is_some_and(|a| !a.is_empty()))
-        {
+        let address = r.get("primarySmtpAddress").and_then(|a| a.as_str());
+        if address.is_none_or(str::is_empty) {
             return Err(bad(at("has no \"primarySmtpAddress\" text")));
         }
         if let Some(folders) = r.get("folders").filter(|f| !f.is_null()) {

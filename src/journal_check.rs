@@ -221,7 +221,12 @@ pub fn for_resume(path: &Path, run: &ThisRun<'_>) -> Result<(Vec<String>, Journa
 fn journal_run(path: &Path, identity: &RunIdentity) -> JournalRun {
     let resolved = identity.resolved.clone().unwrap_or_default();
     JournalRun {
-        journal: path.to_string_lossy().into_owned(),
+        // The file name only: the rendered script stays the same wherever the journal lies.
+        journal: path
+            .file_name()
+            .unwrap_or(path.as_os_str())
+            .to_string_lossy()
+            .into_owned(),
         address: resolved.address,
         guid: resolved.guid.unwrap_or_default(),
         organization: resolved.organization.unwrap_or_default(),

@@ -526,7 +526,7 @@ function Get-CalpermTenant {
 
 # The run a resumed or undone journal records (calperm --resume / --from-journal): the same
 # monitor (by Guid, else address) in the same tenant, or the run stops before any change.
-$script:JournalRun = @{ Journal = '/work/wt-d/tests/fixtures/grant-journal.jsonl'; Address = 'monitor@contoso.com'; Guid = 'b1e1c0de-0000-4000-8000-000000000001'; Organization = 'contoso.onmicrosoft.com'; TenantId = '7d3c9f2a-5b1e-4c8d-9a6f-1e2d3c4b5a69' }
+$script:JournalRun = @{ Journal = 'grant-journal.jsonl'; Address = 'monitor@contoso.com'; Guid = 'b1e1c0de-0000-4000-8000-000000000001'; Organization = 'contoso.onmicrosoft.com'; TenantId = '7d3c9f2a-5b1e-4c8d-9a6f-1e2d3c4b5a69' }
 
 function Assert-CalpermJournalRun {
     param([string] $Guid, [hashtable] $Tenant)

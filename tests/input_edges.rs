@@ -208,7 +208,8 @@ fn semicolon_csv_gets_a_hint() {
 fn invalid_tenant_file_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for (content, says) in [
-        ("{\"recipients\": 5}", "no \"recipients\" list"),
+        ("{\"recipients\": 5}", "\"recipients\" is not a list"),
+        ("[]", "not a JSON object"),
         (
             "{\"recipients\": [{\"displayName\": \"x\"}]}",
             "recipients[0]",

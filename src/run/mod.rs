@@ -185,6 +185,9 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     conclude(verdict, &tally, context, options, &journal_path)
 }
 
+/// The hint of a `journal-mismatch` stop: the --resume / --from-journal journal is of another run.
+const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed";
+
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.
 fn conclude(
     verdict: Verdict,
@@ -198,39 +201,22 @@ fn conclude(
     match verdict {
         Verdict::Success => Ok(ExitCode::SUCCESS),
         Verdict::Failures(message) => {
-            let hint = (resumable && tally.failed_mailboxes > 0).then(|| {
-                format!("the report lists them; to retry only the mailboxes not done: {again}")
-            });
+            let hint = (resumable && tally.failed_mailboxes > 0)
+                .then(|| format!("the report lists them; to retry only the mailboxes not done: {again}"));
             Err(Failure::failures(message, hint).into())
         }
-        Verdict::Configuration(message) => {
-            let hint = if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") {
-                "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed"
-            } else {
-                "check --monitor: it must name exactly one mailbox or mail user (its UPN or SMTP address is safest); nothing was changed"
-            };
-            Err(Failure::usage(message, hint).into())
-        }
+        Verdict::Configuration(message) => Err(Failure::usage(
+            message,
+            if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") { JOURNAL_MISMATCH_HINT } else { "check --monitor: it must name exactly one mailbox or mail user (its UPN or SMTP address is safest); nothing was changed" },
+        )
+        .into()),
         Verdict::Abnormal(reason) => {
             let message = match tally.records {
-                0 => format!(
-                    "{reason}; no record was received (journal: {})",
-                    journal.display()
-                ),
-                1 => format!(
-                    "{reason}; 1 record was received and is in the journal {}",
-                    journal.display()
-                ),
-                n => format!(
-                    "{reason}; {n} records were received and are all in the journal {}",
-                    journal.display()
-                ),
+                0 => format!("{reason}; no record was received (journal: {})", journal.display()),
+                1 => format!("{reason}; 1 record was received and is in the journal {}", journal.display()),
+                n => format!("{reason}; {n} records were received and are all in the journal {}", journal.display()),
             };
-            let hint = if resumable {
-                format!("resume with: {again}")
-            } else {
-                format!("run it again with: {again}")
-            };
+            let hint = if resumable { format!("resume with: {again}") } else { format!("run it again with: {again}") };
             Err(Failure::pwsh_failed(message, Some(hint)).into())
         }
     }

@@ -108,7 +108,7 @@ impl Simulation {
     }
 }
 
-/// Checks the shape the simulated modules rely on (a JSON object whose `recipients` are objects
+/// Checks the shape the simulated modules rely on (a JSON object whose `recipients`, if any, are objects
 /// with a `primarySmtpAddress`, their `folders` objects with a `name`), so a broken tenant file is
 /// a usage error now and not a failed connection after pwsh started. docs/simulated-tenant.md
 /// describes the whole format.
@@ -127,8 +127,10 @@ fn check_tenant_file(path: &Path) -> Result<()> {
     let Some(root) = tenant.as_object() else {
         return Err(bad("the top level is not a JSON object".into()));
     };
-    let Some(recipients) = root.get("recipients").and_then(|r| r.as_array()) else {
-        return Err(bad("it has no \"recipients\" list".into()));
+    let recipients = match root.get("recipients") {
+        None | Some(serde_json::Value::Null) => &Vec::new(),
+        Some(serde_json::Value::Array(list)) => list,
+        Some(_) => return Err(bad("its \"recipients\" is not a list".into())),
     };
     for (i, r) in recipients.iter().enumerate() {
         let at = |what: &str| format!("recipients[{i}] {what}");

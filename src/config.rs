@@ -591,3 +591,29 @@ fn check_mailboxes_csv(path: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::identities;
+
+    fn split(values: &[&str]) -> Result<Vec<String>, String> {
+        let values: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        identities("--exclude", &values).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_name_with_a_comma_stays_whole_and_address_lists_still_split() {
+        assert_eq!(split(&["Schmidt, Anna"]).unwrap(), ["Schmidt, Anna"]);
+        assert_eq!(
+            split(&["a@x.com, b@x.com", "c@x.com"]).unwrap(),
+            ["a@x.com", "b@x.com", "c@x.com"]
+        );
+        for ambiguous in ["anna,bert", "a@x.com,Schmidt", "a@x.com,", "Schmidt,Anna"] {
+            assert!(
+                split(&[ambiguous]).unwrap_err().contains("ambiguous"),
+                "{ambiguous}"
+            );
+        }
+        assert!(split(&[" "]).unwrap_err().contains("empty"));
+    }
+}

@@ -124,9 +124,8 @@ pub fn identify(path: &Path, records: &[Record]) -> Result<RunIdentity> {
                 match &identity.resolved {
                     None => identity.resolved = Some(resolved),
                     Some(first) => {
-                        let one = |r: &Resolved| {
-                            r.guid.clone().unwrap_or_else(|| r.address.to_lowercase())
-                        };
+                        let one =
+                            |r: &Resolved| r.guid.as_deref().unwrap_or(&r.address).to_lowercase();
                         if one(first) != one(&resolved)
                             || !same(&first.tenant_id, &resolved.tenant_id)
                         {
@@ -502,5 +501,141 @@ fn none_or(list: &[String]) -> String {
         "no entry".into()
     } else {
         list.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Monitor, Start};
+
+    fn start(version: Option<&str>) -> Record {
+        Record::Start(Start {
+            script: "grant".into(),
+            monitor: Some("monitor@contoso.com".into()),
+            access_rights: Some("Reviewer".into()),
+            what_if: false,
+            total: None,
+            calperm_version: version.map(String::from),
+            simulated_tenant: None,
+        })
+    }
+
+    fn monitor(guid: &str) -> Record {
+        Record::Monitor(Monitor {
+            identity: "monitor@contoso.com".into(),
+            display_name: None,
+            primary_smtp_address: Some("monitor@contoso.com".into()),
+            guid: Some(guid.into()),
+            organization: None,
+            tenant_id: Some("t1".into()),
+        })
+    }
+
+    fn change(name: &str, outcome: Outcome, previous: &[&str], rights: &[&str]) -> Record {
+        Record::Mailbox(Mailbox {
+            mailbox: name.into(),
+            outcome,
+            display_name: None,
+            recipient_type: None,
+            folder: None,
+            folder_identity: Some(format!("{name}:\\Calendar")),
+            previous: (!previous.is_empty())
+                .then(|| previous.iter().map(|s| s.to_string()).collect()),
+            rights: Some(rights.iter().map(|s| s.to_string()).collect()),
+            kind: None,
+            message: None,
+            retries: 0,
+            calls: 1,
+        })
+    }
+
+    fn undo(records: &[Record]) -> Result<Vec<Undo>> {
+        let path = Path::new("j.jsonl");
+        let identity = identify(path, records)?;
+        grant_undo(path, &identity, records)
+    }
+
+    #[test]
+    fn a_consistent_grant_is_undone_entry_for_entry() {
+        let records = vec![
+            start(Some("0.1.0")),
+            monitor("g1"),
+            change("a@x", Outcome::Added, &[], &["Reviewer"]),
+            change(
+                "b@x",
+                Outcome::Updated,
+                &["AvailabilityOnly"],
+                &["Reviewer"],
+            ),
+            change(
+                "c@x",
+                Outcome::Updated,
+                &["Contributor"],
+                &["CreateItems", "ReadItems", "FolderVisible"],
+            ),
+        ];
+        let undo = undo(&records).unwrap();
+        let actions: Vec<_> = undo
+            .iter()
+            .map(|u| (u.mailbox.as_str(), u.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [("a@x", "remove"), ("b@x", "restore"), ("c@x", "restore")]
+        );
+    }
+
+    #[test]
+    fn what_the_grant_could_not_have_done_is_a_contradiction() {
+        for bad in [
+            // Previous rights above the role: a grant keeps those (kept-higher), never updates.
+            change("b@x", Outcome::Updated, &["Owner"], &["Reviewer"]),
+            // Rights that are not previous plus the role.
+            change("b@x", Outcome::Updated, &["AvailabilityOnly"], &["Editor"]),
+            // An add that gave more than the role.
+            change("b@x", Outcome::Added, &[], &["Owner"]),
+            // An add over an existing entry.
+            change("b@x", Outcome::Added, &["Editor"], &["Reviewer"]),
+        ] {
+            let records = vec![start(Some("0.1.0")), bad.clone()];
+            let err = format!("{:#}", undo(&records).unwrap_err());
+            assert!(err.contains("b@x"), "{bad:?}: {err}");
+        }
+        let twice = vec![
+            start(Some("0.1.0")),
+            change(
+                "b@x",
+                Outcome::Updated,
+                &["AvailabilityOnly"],
+                &["Reviewer"],
+            ),
+            change("B@x", Outcome::Updated, &["LimitedDetails"], &["Reviewer"]),
+        ];
+        assert!(format!("{:#}", undo(&twice).unwrap_err()).contains("two different rights"));
+    }
+
+    #[test]
+    fn old_journals_and_mixed_runs_are_refused() {
+        let path = Path::new("j.jsonl");
+        let err = identify(path, &[start(None)]).unwrap_err().to_string();
+        assert!(err.contains("did not record which run"), "{err}");
+        let err = identify(path, &[]).unwrap_err().to_string();
+        assert!(err.contains("no start record"), "{err}");
+        let mixed = [
+            start(Some("0.1.0")),
+            monitor("g1"),
+            start(Some("0.1.0")),
+            monitor("g2"),
+        ];
+        let err = identify(path, &mixed).unwrap_err().to_string();
+        assert!(err.contains("different monitors"), "{err}");
+        let same = [
+            start(Some("0.1.0")),
+            monitor("g1"),
+            start(Some("0.1.0")),
+            monitor("G1"),
+        ];
+        assert!(identify(path, &same).is_ok());
     }
 }

@@ -293,3 +293,75 @@ fn secret_not_on_stderr_when_not_a_terminal() {
         describe(&out)
     );
 }
+
+/// The rendered script run by hand (`pwsh -File`, as an admin would), with the simulated modules.
+fn run_script_by_hand(t: &SimTenant, render_args: &[&str], script_args: &[&str]) -> Vec<Value> {
+    let script = t.file("app.ps1");
+    let out = common::calperm()
+        .current_dir(t.file(""))
+        .args(["render", "app-registration", "-o", "app.ps1"])
+        .args(render_args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let modules = common::fixture("sim/modules");
+    let marker = "##test-marker## ";
+    let out = std::process::Command::new("pwsh")
+        .current_dir(t.file(""))
+        .env("PSModulePath", &modules)
+        .env("CALPERM_SIM_TENANT", t.file("tenant.json"))
+        .env("CALPERM_SIM_STATE", t.file("state.json"))
+        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-File"])
+        .arg(&script)
+        .args(["-RecordMarker", marker])
+        .args(script_args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(marker))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+#[cfg(unix)]
+fn the_script_itself_refuses_a_shared_folder_and_a_secret_shown_nowhere() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = SimTenant::demo();
+    let shared = t.file("shared");
+    std::fs::create_dir(&shared).unwrap();
+    chmod(&shared, 0o777);
+    let records = run_script_by_hand(&t, &["--secret-file", "shared/s.txt"], &[]);
+    let secret = item(&records, "secret");
+    assert_eq!(secret["outcome"], "failed", "{records:?}");
+    assert!(
+        secret["message"]
+            .as_str()
+            .unwrap()
+            .contains("other users can write to the folder"),
+        "{secret}"
+    );
+    assert!(!shared.join("s.txt").exists());
+    assert!(
+        t.file("state.json").exists(),
+        "the simulated tenant saved no state"
+    );
+    assert_eq!(item(&records, "application")["outcome"], "created");
+    assert_eq!(secrets_in_state(&t), 0);
+
+    // Output redirected (ShowSecret auto) and no SecretFile: no secret is made.
+    let records = run_script_by_hand(&t, &[], &[]);
+    let secret = item(&records, "secret");
+    assert_eq!(secret["outcome"], "failed", "{records:?}");
+    assert!(
+        secret["message"]
+            .as_str()
+            .unwrap()
+            .contains("shown nowhere"),
+        "{secret}"
+    );
+    assert_eq!(secrets_in_state(&t), 0);
+}

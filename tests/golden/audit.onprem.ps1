@@ -512,8 +512,10 @@ function Resolve-CalpermMonitor {
     Assert-CalpermJournalRun -Guid ([string]$found[0].Guid) -Tenant $tenant
 }
 
-# The tenant this session is connected to: Exchange Online names it in Get-ConnectionInformation
-# (no round trip). Exchange Server: not known here ($null); the monitor's Guid is what counts.
+# The tenant this session is connected to. Exchange Online: Get-ConnectionInformation (module
+# 3.0+) lists this PowerShell instance's connections, like Get-PSSession, so no round trip; its
+# Organization and TenantID properties are from Microsoft's cmdlet reference, not exchange.md.
+# Exchange Server: not known here ($null); the monitor's Guid is what counts.
 function Get-CalpermTenant {
     $tenant = @{ Organization = $null; TenantId = $null }
     $tenant

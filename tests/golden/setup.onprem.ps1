@@ -1268,7 +1268,9 @@ function Test-CalpermFolderWritableByOthers {
 # link makes it fail), readable and writable only by the current user from the moment it exists,
 # and returns the open stream. On Windows the owner-only ACL (no inherited entries) is passed to
 # the call that creates the file; elsewhere the mode 0600 is (FileStreamOptions.UnixCreateMode,
-# .NET 7 / PowerShell 7.3 or later; the umask can only take bits away).
+# .NET 7 / PowerShell 7.3 or later; the umask can only take bits away). The Windows branches were
+# not run here (UNCONFIRMED): they follow the .NET API reference (FileSystemAclExtensions.Create,
+# and the .NET Framework FileStream constructor that takes a FileSecurity).
 function New-CalpermPrivateFile {
     param([string] $Path)
     if ($script:OnWindows) {

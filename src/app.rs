@@ -75,6 +75,18 @@ pub fn render_workflow(
 
 fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     let (context, workflow) = render_workflow(templates, args.script, &args.options)?;
+    crate::secret::check_run(
+        &context,
+        &args.options,
+        &args.run,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    )?;
+    for journal in [&args.options.resume, &args.options.from_journal]
+        .into_iter()
+        .flatten()
+    {
+        crate::journal_check::check_simulation(journal, args.run.simulate.as_deref())?;
+    }
     warn_about_connection(&args.options);
     if !workflow.is_single() {
         return run::plan::execute(&workflow, &context, &args.run);

@@ -219,12 +219,14 @@ pub struct ScriptOptions {
     )]
     pub recipient_types: Vec<String>,
 
-    /// Only these mailboxes (repeat or comma-separate).
-    #[arg(long, value_delimiter = ',', value_name = "IDENTITY")]
+    /// Only these mailboxes: repeat it, one identity each (a name may contain a comma:
+    /// --include "Schmidt, Anna"); a comma list is split only when every part is an address.
+    #[arg(long, value_name = "IDENTITY")]
     pub include: Vec<String>,
 
-    /// Never these mailboxes (repeat or comma-separate).
-    #[arg(long, value_delimiter = ',', value_name = "IDENTITY")]
+    /// Never these mailboxes: repeat it, one identity each (a name may contain a comma:
+    /// --exclude "Schmidt, Anna"); a comma list is split only when every part is an address.
+    #[arg(long, value_name = "IDENTITY")]
     pub exclude: Vec<String>,
 
     /// Only the mailboxes listed in FILE (CSV with a PrimarySmtpAddress, UserPrincipalName,
@@ -274,9 +276,15 @@ pub struct ScriptOptions {
     #[arg(long, default_value_t = 36, value_name = "MONTHS")]
     pub secret_months: u32,
 
-    /// Also write the client secret to FILE, readable only by you (app-registration).
+    /// Also write the client secret to FILE, created readable only by you, never replacing a file,
+    /// in a directory only you can write to (app-registration, setup).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
+
+    /// Show the client secret on standard error even when it is not a terminal (app-registration,
+    /// setup). Without it the secret goes to the console only when that is a terminal.
+    #[arg(long)]
+    pub show_secret: bool,
 
     /// The connector app's client ID whose EWS access ews-readiness checks (setup uses the app it registers).
     #[arg(long, value_name = "ID")]
@@ -313,7 +321,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_split_on_commas() {
+    fn include_is_repeatable_and_kept_whole_here() {
         let cli = Cli::try_parse_from([
             "calperm",
             "render",
@@ -327,6 +335,6 @@ mod tests {
         let Command::Render(args) = cli.command else {
             panic!("render expected")
         };
-        assert_eq!(args.options.include, ["a@x.com", "b@x.com", "c@x.com"]);
+        assert_eq!(args.options.include, ["a@x.com,b@x.com", "c@x.com"]);
     }
 }

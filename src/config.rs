@@ -3,8 +3,9 @@
 
 use crate::cli::{Connection, Script, ScriptOptions};
 use crate::error::Failure;
-use crate::{journal, locale, rights::Role};
-use anyhow::{Context as _, Result};
+use crate::journal_check::{self, JournalRun};
+use crate::{locale, rights::Role};
+use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
 
@@ -57,12 +58,17 @@ pub struct ScriptContext {
     /// What `revoke --from-journal` restores.
     pub revoke_from_journal: Option<String>,
     pub revoke_entries: Vec<RevokeEntry>,
+    /// The run a `--resume` or `--from-journal` journal records; the script checks the monitor
+    /// and tenant it resolves against it.
+    pub journal_run: Option<JournalRun>,
     pub roles: Vec<RoleRow>,
     pub calendar_names: Vec<CalendarName>,
     pub app_name: String,
     pub secret_name: String,
     pub secret_months: u32,
     pub secret_file: Option<String>,
+    /// `--show-secret`: the script's ShowSecret default is 'yes' instead of 'auto'.
+    pub show_secret: bool,
     pub app_certificate_path: Option<String>,
     pub connector_app_id: Option<String>,
     pub restrict_to_group: Option<String>,
@@ -88,11 +94,12 @@ pub struct CalendarName {
 pub struct RevokeEntry {
     pub mailbox: String,
     pub folder_identity: String,
-    /// `remove` (the grant added the entry) or `restore` (it raised existing rights).
+    /// `remove` (the grant added the entry), `restore` (it raised existing rights) or `add` (a
+    /// revoke removed the entry).
     pub action: &'static str,
     /// The rights the grant left; restoring only happens while they are still in place.
     pub granted: Vec<String>,
-    /// The rights before the grant (restore only).
+    /// The rights before the grant (restore), or the rights the revoke removed (add).
     pub previous: Vec<String>,
 }
 
@@ -144,21 +151,17 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if uses_exchange(script, o) {
         check_connection(script, o)?;
     }
-    for (flag, values) in [
-        ("--include", &o.include),
-        ("--exclude", &o.exclude),
-        ("--recipient-types", &o.recipient_types),
-    ] {
-        for v in values.iter() {
-            if v.trim().is_empty() {
-                return Err(Failure::usage(
-                    format!("{flag} has an empty value"),
-                    format!("remove the stray comma in {flag}"),
-                )
-                .into());
-            }
+    for v in &o.recipient_types {
+        if v.trim().is_empty() {
+            return Err(Failure::usage(
+                "--recipient-types has an empty value",
+                "remove the stray comma in --recipient-types",
+            )
+            .into());
         }
     }
+    let include = identities("--include", &o.include)?;
+    let exclude = identities("--exclude", &o.exclude)?;
     if !o.include.is_empty() && o.mailboxes_csv.is_some() {
         return Err(Failure::usage(
             "--include and --mailboxes-csv both name the mailboxes to visit",
@@ -188,14 +191,20 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         .into());
     }
 
+    let this_run = journal_check::ThisRun {
+        script: script_name(script),
+        monitor: &monitor,
+        access_rights: o.access_rights.name(),
+    };
+    let mut journal_run = None;
     let resume_done = match (&o.resume, script) {
         (Some(path), Script::Grant | Script::Setup) => {
-            journal::done_mailboxes(&journal::read(path)?)
-                .into_iter()
-                .collect()
+            let (done, run) = journal_check::for_resume(path, &this_run)?;
+            journal_run = Some(run);
+            done
         }
         (Some(path), Script::AppRegistration) if o.restrict_to_group.is_some() => {
-            journal::read(path)?;
+            crate::journal::read(path)?;
             Vec::new()
         }
         (Some(_), _) => {
@@ -208,7 +217,19 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         (None, _) => Vec::new(),
     };
     let revoke_entries = match (&o.from_journal, script) {
-        (Some(path), Script::Revoke) => revoke_entries(path)?,
+        (Some(path), Script::Revoke) => {
+            let (undo, run) = journal_check::for_undo(path, &this_run)?;
+            journal_run = Some(run);
+            undo.into_iter()
+                .map(|u| RevokeEntry {
+                    mailbox: u.mailbox,
+                    folder_identity: u.folder_identity,
+                    action: u.action,
+                    granted: u.granted,
+                    previous: u.previous,
+                })
+                .collect()
+        }
         (Some(_), _) => {
             return Err(Failure::usage(
                 "--from-journal applies to revoke only",
@@ -271,8 +292,8 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
             .iter()
             .map(|s| s.trim().to_string())
             .collect(),
-        include: o.include.iter().map(|s| s.trim().to_string()).collect(),
-        exclude: o.exclude.iter().map(|s| s.trim().to_string()).collect(),
+        include,
+        exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
@@ -281,6 +302,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         resume_journal: o.resume.as_deref().map(path_string),
         revoke_from_journal: o.from_journal.as_deref().map(path_string),
         revoke_entries,
+        journal_run,
         roles: Role::ALL
             .into_iter()
             .map(|r| RoleRow {
@@ -299,6 +321,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         secret_name: o.secret_name.clone(),
         secret_months: o.secret_months,
         secret_file: o.secret_file.as_deref().map(path_string),
+        show_secret: o.show_secret,
         app_certificate_path,
         connector_app_id: o.connector_app_id.clone(),
         restrict_to_group: o.restrict_to_group.clone(),
@@ -346,6 +369,44 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The identities of repeated `--include`/`--exclude` flags. A display name may contain a comma
+/// ("Schmidt, Anna"), so a value is split at commas only when every part is an address
+/// ("a@x.com,b@x.com", the older comma-list form); a value that could be either is refused.
+fn identities(flag: &str, values: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for value in values {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(Failure::usage(
+                format!("{flag} has an empty value"),
+                format!("give {flag} one mailbox identity"),
+            )
+            .into());
+        }
+        if !value.contains(',') {
+            out.push(value.to_string());
+            continue;
+        }
+        let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+        let addresses = parts.iter().filter(|p| p.contains('@')).count();
+        if addresses == parts.len() {
+            out.extend(parts.into_iter().map(String::from));
+        } else if addresses == 0 && value.contains(", ") && parts.iter().all(|p| !p.is_empty()) {
+            // "Schmidt, Anna": one display name.
+            out.push(value.to_string());
+        } else {
+            return Err(Failure::usage(
+                format!("{flag} {value:?} is ambiguous: a list, or one name with a comma?"),
+                format!(
+                    "repeat {flag} once per mailbox ({flag} anna@contoso.com {flag} bert@contoso.com); a display name with a comma goes in one {flag} \"Schmidt, Anna\""
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(out)
 }
 
 /// `auto`, or the known code `value` names (in the table's spelling).
@@ -480,24 +541,61 @@ fn check_mailboxes_csv(path: &Path) -> Result<()> {
             )
         })?
         .clone();
-    let has_identity_column = CSV_IDENTITY_COLUMNS.iter().any(|c| {
-        headers.iter().any(|h| {
-            h.trim()
-                .trim_start_matches('\u{FEFF}')
-                .eq_ignore_ascii_case(c)
+    // The script reads the file with Import-Csv, which matches a column by its exact name (case
+    // aside): a header " PrimarySmtpAddress" would be found here but not there.
+    let names: Vec<String> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                h.trim_start_matches('\u{FEFF}')
+            } else {
+                h
+            }
+            .to_string()
         })
+        .collect();
+    let has_identity_column = names.iter().any(|h| {
+        CSV_IDENTITY_COLUMNS
+            .iter()
+            .any(|c| h.eq_ignore_ascii_case(c))
     });
     if !has_identity_column {
-        return Err(Failure::usage(
+        let found = names.join(", ");
+        let hint = if let Some(padded) = names.iter().find(|h| {
+            CSV_IDENTITY_COLUMNS
+                .iter()
+                .any(|c| h.trim().eq_ignore_ascii_case(c))
+        }) {
             format!(
-                "--mailboxes-csv {} has no identity column (found: {})",
-                path.display(),
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ),
+                "the column {padded:?} has spaces around its name; Import-Csv needs it exact: rename it to {:?}",
+                padded.trim()
+            )
+        } else if names.iter().any(|h| h.contains(';')) {
+            "the header holds semicolons: the file seems to be separated by ';' (as Excel saves CSV in many locales). Save it with commas (\"CSV UTF-8 (comma delimited)\"), or replace the ';' by ','".to_string()
+        } else {
             format!(
                 "add a header row with one of: {}",
                 CSV_IDENTITY_COLUMNS.join(", ")
+            )
+        };
+        return Err(Failure::usage(
+            format!(
+                "--mailboxes-csv {} has no identity column (found: {found})",
+                path.display()
             ),
+            hint,
+        )
+        .into());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = names.iter().find(|h| !seen.insert(h.to_lowercase())) {
+        return Err(Failure::usage(
+            format!(
+                "--mailboxes-csv {} names the column {twice:?} twice",
+                path.display()
+            ),
+            "Import-Csv refuses duplicate column names: rename or remove one",
         )
         .into());
     }
@@ -512,45 +610,28 @@ fn check_mailboxes_csv(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
-    let records = journal::read(path)?;
-    let changes = journal::grant_changes(&records);
-    if changes.is_empty() {
-        return Err(Failure::usage(
-            format!(
-                "the journal {} records no added or updated mailbox",
-                path.display()
-            ),
-            "pass the journal of a grant run that changed something",
-        )
-        .into());
+#[cfg(test)]
+mod tests {
+    use super::identities;
+
+    fn split(values: &[&str]) -> Result<Vec<String>, String> {
+        let values: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        identities("--exclude", &values).map_err(|e| e.to_string())
     }
-    changes
-        .into_iter()
-        .map(|m| {
-            let folder_identity = m.folder_identity.clone().with_context(|| {
-                format!(
-                    "the journal's record for {} has no folderIdentity",
-                    m.mailbox
-                )
-            })?;
-            let granted = m.rights.clone().unwrap_or_default();
-            Ok(match m.previous {
-                Some(previous) if !previous.is_empty() => RevokeEntry {
-                    mailbox: m.mailbox,
-                    folder_identity,
-                    action: "restore",
-                    granted,
-                    previous,
-                },
-                _ => RevokeEntry {
-                    mailbox: m.mailbox,
-                    folder_identity,
-                    action: "remove",
-                    granted,
-                    previous: Vec::new(),
-                },
-            })
-        })
-        .collect()
+
+    #[test]
+    fn a_name_with_a_comma_stays_whole_and_address_lists_still_split() {
+        assert_eq!(split(&["Schmidt, Anna"]).unwrap(), ["Schmidt, Anna"]);
+        assert_eq!(
+            split(&["a@x.com, b@x.com", "c@x.com"]).unwrap(),
+            ["a@x.com", "b@x.com", "c@x.com"]
+        );
+        for ambiguous in ["anna,bert", "a@x.com,Schmidt", "a@x.com,", "Schmidt,Anna"] {
+            assert!(
+                split(&[ambiguous]).unwrap_err().contains("ambiguous"),
+                "{ambiguous}"
+            );
+        }
+        assert!(split(&[" "]).unwrap_err().contains("empty"));
+    }
 }

@@ -31,6 +31,9 @@ pub enum Record {
     /// Written by calperm, not by a script: how one script (part) of a workflow ended, with the
     /// values it reported. `--resume` reads these.
     Part(Part),
+    /// Something the admin should know that is not a failure (e.g. an --exclude value that
+    /// matched no mailbox).
+    Warning(Warning),
     /// The script stopped before its work was done.
     Fatal(Fatal),
     /// Last record: the script's own exit code and counts.
@@ -50,6 +53,12 @@ pub struct Start {
     /// Mailboxes the script will visit, when known before enumeration (include list, CSV).
     #[serde(default)]
     pub total: Option<u64>,
+    /// The calperm that rendered the script. Journals without it predate run identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calperm_version: Option<String>,
+    /// The `--simulate` tenant file (absolute), set by calperm, never by the script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated_tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +69,14 @@ pub struct Monitor {
     pub display_name: Option<String>,
     #[serde(default)]
     pub primary_smtp_address: Option<String>,
+    /// The mailbox's Guid as Exchange returned it: the same account whatever it was typed as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guid: Option<String>,
+    /// The tenant the script was connected to (Exchange Online: Get-ConnectionInformation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
 }
 
 /// Per-mailbox outcomes (design.md "Outcomes").
@@ -238,6 +255,16 @@ pub struct Setting {
     pub value: String,
     #[serde(default)]
     pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Warning {
+    /// unmatched-filter, …
+    pub kind: String,
+    pub message: String,
+    #[serde(default)]
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

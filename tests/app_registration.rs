@@ -154,7 +154,7 @@ fn a_first_run_creates_everything_and_a_second_run_creates_nothing() {
         return;
     }
     let t = SimTenant::demo();
-    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
+    let out = t.run_json(&["app-registration", "--show-secret", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let first = records(&out);
     assert_eq!(
@@ -219,7 +219,7 @@ fn a_first_run_creates_everything_and_a_second_run_creates_nothing() {
     );
 
     // Rerun: everything is found and reused, nothing is created, no second app.
-    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
+    let out = t.run_json(&["app-registration", "--show-secret", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let second = records(&out);
     assert_eq!(
@@ -267,6 +267,7 @@ fn the_secret_appears_only_on_the_console_and_in_the_secret_file() {
     // No --journal: the default journal goes to the working directory, inside the scanned tree.
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--secret-file",
         "secret.txt",
         "--report",
@@ -315,6 +316,7 @@ fn the_secret_appears_only_on_the_console_and_in_the_secret_file() {
     // An existing secret file is never overwritten, and then no secret is made at all.
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--secret-name",
         "second secret",
         "--secret-file",
@@ -361,7 +363,7 @@ fn two_apps_with_the_same_name_stop_the_run_and_change_nothing() {
         }
     });
     let before = t.now();
-    let out = t.run_json(&["app-registration"]);
+    let out = t.run_json(&["app-registration", "--show-secret"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let fatal = recs
@@ -430,7 +432,7 @@ fn an_existing_app_gets_the_permission_added_next_to_the_ones_it_had() {
             ]
         }));
     });
-    let out = t.run_json(&["app-registration", "--secret-months", "6"]);
+    let out = t.run_json(&["app-registration", "--show-secret", "--secret-months", "6"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(item(&recs, "application")["outcome"], "unchanged");
@@ -459,6 +461,7 @@ fn a_quote_in_the_app_name_is_doubled_in_the_graph_filter() {
     for expected in ["created", "unchanged"] {
         let out = t.run_json(&[
             "app-registration",
+            "--show-secret",
             "--app-name",
             name,
             "--secret-months",
@@ -484,6 +487,7 @@ fn what_if_reports_what_would_be_created_and_changes_nothing() {
     let before = t.now();
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--what-if",
         "--secret-file",
         "secret.txt",
@@ -512,6 +516,7 @@ fn restrict_to_group_scopes_the_app_with_rbac_and_skips_tenant_wide_consent() {
     let t = SimTenant::demo();
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--restrict-to-group",
         GROUP,
         "--secret-months",
@@ -585,6 +590,7 @@ fn restrict_to_group_scopes_the_app_with_rbac_and_skips_tenant_wide_consent() {
     // Rerun: nothing is created, nothing added in Entra or Exchange.
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--restrict-to-group",
         GROUP,
         "--secret-months",
@@ -622,10 +628,11 @@ fn restricting_later_names_the_tenant_wide_consent_that_still_applies() {
         return;
     }
     let t = SimTenant::demo();
-    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
+    let out = t.run_json(&["app-registration", "--show-secret", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--restrict-to-group",
         GROUP,
         "--secret-months",
@@ -677,7 +684,12 @@ fn a_certificate_is_registered_instead_of_a_secret() {
     );
     let thumbprint = String::from_utf8(made.stdout).unwrap().trim().to_string();
 
-    let out = t.run_json(&["app-registration", "--certificate-path", "connector.cer"]);
+    let out = t.run_json(&[
+        "app-registration",
+        "--show-secret",
+        "--certificate-path",
+        "connector.cer",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     let certificate = item(&recs, "certificate");
@@ -698,7 +710,12 @@ fn a_certificate_is_registered_instead_of_a_secret() {
     assert!(app["passwordCredentials"].as_array().unwrap().is_empty());
 
     // Rerun: the certificate is recognized by its thumbprint, not added again.
-    let out = t.run_json(&["app-registration", "--certificate-path", "connector.cer"]);
+    let out = t.run_json(&[
+        "app-registration",
+        "--show-secret",
+        "--certificate-path",
+        "connector.cer",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(item(&records(&out), "certificate")["outcome"], "unchanged");
     let state = t.now();
@@ -716,6 +733,7 @@ fn a_management_scope_with_another_filter_is_updated_to_the_group() {
     });
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--restrict-to-group",
         GROUP,
         "--secret-months",

@@ -175,7 +175,14 @@ fn field_note_1_the_old_single_process_setup_now_fails_in_the_simulation() {
 
     // The same options today: three processes, every part completes.
     let t = SimTenant::demo();
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(apps_named(&t.now(), APP).len(), 1);
 }
@@ -249,6 +256,7 @@ fn field_note_5_calls_after_each_create_are_retried_and_the_retries_are_recorded
     let t = SimTenant::edited(|tenant| tenant["faults"]["replicationFailures"] = json!(3));
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--restrict-to-group",
         GROUP,
         "--secret-months",
@@ -267,7 +275,7 @@ fn field_note_5_calls_after_each_create_are_retried_and_the_retries_are_recorded
     }
     // Tenant-wide consent is the other dependent call (without a restriction).
     let t = SimTenant::edited(|tenant| tenant["faults"]["replicationFailures"] = json!(3));
-    let out = t.run_json(&["app-registration", "--secret-months", "12"]);
+    let out = t.run_json(&["app-registration", "--show-secret", "--secret-months", "12"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(item(&recs, "consent")["outcome"], "created");
@@ -292,6 +300,7 @@ fn field_note_5_when_replication_outlasts_the_limit_the_failure_says_what_to_do(
         .args([
             "run",
             "app-registration",
+            "--show-secret",
             "--secret-months",
             "12",
             "--simulate",
@@ -422,6 +431,7 @@ fn field_note_6_a_distribution_list_scopes_the_app_to_its_direct_members() {
     let t = SimTenant::demo();
     let out = t.run_json(&[
         "app-registration",
+        "--show-secret",
         "--restrict-to-group",
         "allstaff@contoso.com",
         "--secret-months",

@@ -8,7 +8,7 @@ use common::{Sandbox, pwsh};
 use std::time::{Duration, Instant};
 
 const KILLED_AFTER_THREE: &str = r#"
-Out-Record '{"type":"start","script":"grant","total":5}'
+Out-Record '{"type":"start","script":"grant","monitor":"Monitor","accessRights":"Reviewer","calpermVersion":"0.1.0","total":5}'
 Out-Mailbox 'anna@contoso.com' 'added'
 Out-Mailbox 'bert@contoso.com' 'updated'
 [System.Diagnostics.Process]::GetCurrentProcess().Kill()

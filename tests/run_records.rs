@@ -139,7 +139,10 @@ fn a_resumed_run_appends_to_the_journal_it_resumes() {
     let journal = sandbox.file("earlier.jsonl");
     std::fs::write(
         &journal,
-        "{\"type\":\"mailbox\",\"mailbox\":\"anna@contoso.com\",\"outcome\":\"added\"}\n",
+        concat!(
+            "{\"type\":\"start\",\"script\":\"grant\",\"monitor\":\"Monitor\",\"accessRights\":\"Reviewer\",\"calpermVersion\":\"0.1.0\"}\n",
+            "{\"type\":\"mailbox\",\"mailbox\":\"anna@contoso.com\",\"outcome\":\"added\"}\n",
+        ),
     )
     .unwrap();
     sandbox
@@ -149,8 +152,8 @@ fn a_resumed_run_appends_to_the_journal_it_resumes() {
         .assert()
         .success();
     let records = common::journal(&journal);
-    assert_eq!(records.len(), 7, "1 earlier + 6 new: {records:?}");
-    assert_eq!(records[1]["type"], "start");
+    assert_eq!(records.len(), 8, "2 earlier + 6 new: {records:?}");
+    assert_eq!(records[2]["type"], "start");
 }
 
 #[test]

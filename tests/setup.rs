@@ -163,7 +163,14 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
         None,
         "default: 2"
     );
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(
@@ -240,7 +247,14 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
     );
 
     // Run again: nothing left to do.
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--secret-months",
+        "12",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -261,6 +275,7 @@ fn a_missing_monitor_fails_the_grant_step_and_the_app_is_still_registered() {
     let before = monitor_rights(&t.now());
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         "nobody@contoso.com",
         "--secret-months",
@@ -307,6 +322,7 @@ fn without_exchange_the_exchange_scripts_fail_and_the_graph_script_still_runs() 
     std::fs::write(t.file("admin.pfx"), b"not used: the sign-in fails first").unwrap();
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         MONITOR,
         "--connection",
@@ -362,7 +378,14 @@ fn a_failed_script_skips_only_the_scripts_that_need_it() {
         apps.push(json!({ "id": "a1a1a1a1-0000-4000-8000-000000000001", "appId": "b1b1b1b1-0000-4000-8000-000000000001", "displayName": APP }));
         apps.push(json!({ "id": "a2a2a2a2-0000-4000-8000-000000000002", "appId": "b2b2b2b2-0000-4000-8000-000000000002", "displayName": APP }));
     });
-    let out = t.run_json(&["setup", "--monitor", MONITOR, "--restrict-to-group", GROUP]);
+    let out = t.run_json(&[
+        "setup",
+        "--show-secret",
+        "--monitor",
+        MONITOR,
+        "--restrict-to-group",
+        GROUP,
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let ps = parts(&recs);
@@ -419,6 +442,7 @@ fn setup_with_restrict_to_group_limits_the_app_instead_of_consenting() {
     let t = SimTenant::demo();
     let out = t.run(&[
         "setup",
+        "--show-secret",
         "--monitor",
         MONITOR,
         "--restrict-to-group",
@@ -549,6 +573,7 @@ fn setup_what_if_changes_nothing() {
     let before = t.now();
     let out = t.run_json(&[
         "setup",
+        "--show-secret",
         "--monitor",
         MONITOR,
         "--what-if",
@@ -707,7 +732,14 @@ fn ews_readiness_in_setup_checks_the_registered_app() {
         (vec![OTHER_APP], Ews::EnabledAppNotAllowed),
     ] {
         let t = ews_tenant(Some(true), &allowed, true);
-        let out = t.run_json(&["setup", "--monitor", MONITOR, "--secret-months", "12"]);
+        let out = t.run_json(&[
+            "setup",
+            "--show-secret",
+            "--monitor",
+            MONITOR,
+            "--secret-months",
+            "12",
+        ]);
         let (got, text) = ews_step(&out);
         assert_eq!(got, expected(case), "{case:?}: {}", describe(&out));
         assert!(text.contains(CONNECTOR), "{case:?}: {text}");

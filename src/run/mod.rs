@@ -69,8 +69,10 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         pwsh::non_interactive(context, options.simulate.is_some()),
         &[],
     )?;
-    let verdict = verdict::decide(&run.session.part, end.child, end.interrupted, &end.trouble);
-    let (tally, journal_path) = run.close();
+    let (tally, journal_path, report_trouble) = run.close();
+    let mut trouble = end.trouble;
+    trouble.extend(report_trouble);
+    let verdict = verdict::decide(&tally, end.child, end.interrupted, &trouble);
     conclude(verdict, &tally, context, options, &journal_path)
 }
 
@@ -107,6 +109,7 @@ impl<'a> Run<'a> {
             None => None,
         };
         let pwsh = pwsh::locate(options.pwsh.as_deref())?;
+        let report = Report::open(options.format, options.report.as_deref())?;
         let journal_path = journal_path(options, context)?;
         let new_journal = !journal_path.exists();
         let journal = Journal::open(&journal_path).map_err(|err| {
@@ -115,7 +118,6 @@ impl<'a> Run<'a> {
                 "pass --journal FILE in a directory you can write to",
             )
         })?;
-        let report = Report::open(options.format, options.report.as_deref())?;
         let progress = Progress::on_stderr();
         let interrupt = Interrupt::install(progress.bar());
         Ok(Run {
@@ -126,6 +128,12 @@ impl<'a> Run<'a> {
             journal_path,
             new_journal,
             session: Session {
+                simulated_tenant: options.simulate.as_deref().map(|p| {
+                    std::path::absolute(p)
+                        .unwrap_or_else(|_| p.to_path_buf())
+                        .to_string_lossy()
+                        .into_owned()
+                }),
                 journal,
                 journal_error: None,
                 report,
@@ -167,6 +175,7 @@ impl<'a> Run<'a> {
                 non_interactive,
                 self.options.what_if,
             ))
+            .args(pwsh::secret_arguments(self.context, script_text))
             .args(
                 params
                     .iter()
@@ -219,6 +228,18 @@ impl<'a> Run<'a> {
                 ChildEnd::Unknown
             }
         };
+        if self.session.part.records == 0
+            && !self.interrupt.interrupted()
+            && child != ChildEnd::Exited(0)
+            && !pwsh::is_powershell(&self.pwsh)
+        {
+            self.session.progress.finish();
+            if self.new_journal && self.session.tally.records == 0 {
+                // Nothing ran: do not leave an empty journal behind.
+                let _ = std::fs::remove_file(&self.journal_path);
+            }
+            return Err(pwsh::not_powershell(&self.pwsh).into());
+        }
         Ok(ScriptEnd {
             child,
             interrupted: self.interrupt.interrupted(),
@@ -227,8 +248,8 @@ impl<'a> Run<'a> {
     }
 
     /// Removes the simulation's files and writes the end of the report. Returns the whole run's
-    /// tally and the journal's path.
-    pub(crate) fn close(self) -> (Tally, PathBuf) {
+    /// tally, the journal's path and what went wrong writing the report, if anything.
+    pub(crate) fn close(self) -> (Tally, PathBuf, Option<String>) {
         let sim_state = self.simulation.as_ref().map(|s| s.state().to_path_buf());
         if let Some(simulation) = self.simulation
             && let Err(err) = simulation.remove()
@@ -248,10 +269,13 @@ impl<'a> Run<'a> {
             report_file: self.options.report.clone(),
             sim_state,
         };
-        report.finish(&tally, &footer);
-        (tally, self.journal_path)
+        let trouble = report.finish(&tally, &footer);
+        (tally, self.journal_path, trouble)
     }
 }
+
+/// The hint of a `journal-mismatch` stop: the --resume / --from-journal journal is of another run.
+const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed";
 
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.
 pub(crate) fn conclude(
@@ -274,7 +298,7 @@ pub(crate) fn conclude(
         }
         Verdict::Configuration(message) => Err(Failure::usage(
             message,
-            "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed",
+            if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") { JOURNAL_MISMATCH_HINT } else { "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed" },
         )
         .into()),
         Verdict::Abnormal(reason) => {
@@ -320,6 +344,8 @@ fn wait(child: &Mutex<Child>) -> io::Result<ExitStatus> {
 
 /// Where each line of pwsh's output goes.
 pub(crate) struct Session {
+    /// Stamped on the start record: which simulated tenant the journal's run was against.
+    simulated_tenant: Option<String>,
     journal: Journal,
     journal_error: Option<String>,
     report: Report,
@@ -349,7 +375,10 @@ impl stream::Handler for Session {
         }
     }
 
-    fn record(&mut self, record: Record) {
+    fn record(&mut self, mut record: Record) {
+        if let Record::Start(start) = &mut record {
+            start.simulated_tenant.clone_from(&self.simulated_tenant);
+        }
         if let Err(err) = self.journal.append(&record)
             && self.journal_error.is_none()
         {

@@ -442,7 +442,10 @@ pub fn execute(
             }
         }
     }
-    let (tally, journal_path) = run.close();
+    let (tally, journal_path, report_trouble) = run.close();
+    if let Some(trouble) = report_trouble {
+        verdicts.push(("the report".to_string(), Verdict::Abnormal(trouble)));
+    }
     conclude(combine(verdicts), &tally, context, options, &journal_path)
 }
 

@@ -71,6 +71,57 @@ pub(crate) fn spawn_failed(pwsh: &Path, err: &std::io::Error) -> Failure {
     )
 }
 
+/// Whether `exe` answers as PowerShell does: asked for `$PSVersionTable.PSVersion.Major`, it
+/// prints a number. Asked only after a run ended with no record at all (so a working run pays
+/// nothing for it), to tell "this is not PowerShell" (exit 3) from a script that failed (exit 4).
+pub(crate) fn is_powershell(exe: &Path) -> bool {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let child = Command::new(exe)
+        .args([
+            "-NoLogo",
+            "-NoProfile",
+            "-NonInteractive",
+            "-Command",
+            "$PSVersionTable.PSVersion.Major",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            // Too slow to be a version probe: do not call it PowerShell, do not wait for it.
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+    let mut out = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = stdout.take(64).read_to_string(&mut out);
+    }
+    out.trim().parse::<u32>().is_ok_and(|major| major >= 5)
+}
+
+/// The failure for an executable that ran but is not PowerShell (exit code 3).
+pub(crate) fn not_powershell(exe: &Path) -> Failure {
+    missing(
+        format!(
+            "{} is not PowerShell: it did not run the script, and asked for its PowerShell version it gave none",
+            exe.display()
+        ),
+        "point --pwsh (or CALPERM_PWSH) at pwsh, PowerShell 7",
+    )
+}
+
 /// Whether the run can do without interactive sign-in, so pwsh gets `-NonInteractive` (prompts
 /// then fail instead of hanging). Interactive sign-in is needed by the exo, onprem and
 /// legacy-basic connections, and by the Microsoft Graph sign-in of app-registration and setup.
@@ -105,6 +156,19 @@ pub(crate) fn arguments(
         args.push("-WhatIf".into());
     }
     args
+}
+
+/// `-ShowSecret yes|no` for the scripts that may create a client secret: yes with
+/// `--show-secret` or when calperm's standard error (where the script's console output goes) is a
+/// terminal, so a secret never lands in a CI log or a redirected file by default. Only a script
+/// that declares the parameter gets it: of a workflow's scripts, only app-registration does.
+pub(crate) fn secret_arguments(context: &ScriptContext, script_text: &str) -> Vec<OsString> {
+    use std::io::IsTerminal;
+    if !crate::secret::may_create_secret(context) || !script_text.contains("[string] $ShowSecret") {
+        return Vec::new();
+    }
+    let show = context.show_secret || std::io::stderr().is_terminal();
+    vec!["-ShowSecret".into(), if show { "yes" } else { "no" }.into()]
 }
 
 #[cfg(test)]

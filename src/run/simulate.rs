@@ -49,6 +49,7 @@ impl Simulation {
             )
             .into());
         }
+        check_tenant_file(tenant)?;
         let tenant = std::path::absolute(tenant)
             .with_context(|| format!("resolving {}", tenant.display()))?;
         let state = match state {
@@ -105,6 +106,65 @@ impl Simulation {
             .close()
             .with_context(|| format!("removing the simulated modules in {}", path.display()))
     }
+}
+
+/// Checks the shape the simulated modules rely on (a JSON object whose `recipients`, if any, are objects
+/// with a `primarySmtpAddress`, their `folders` objects with a `name`), so a broken tenant file is
+/// a usage error now and not a failed connection after pwsh started. docs/simulated-tenant.md
+/// describes the whole format.
+fn check_tenant_file(path: &Path) -> Result<()> {
+    let bad =
+        |what: String| -> anyhow::Error {
+            Failure::usage(
+            format!("the simulated tenant {} is not valid: {what}", path.display()),
+            "see docs/simulated-tenant.md for the format, or start from fixtures/tenants/demo.json",
+        )
+        .into()
+        };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it ({e})")))?;
+    let tenant: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{FEFF}'))
+        .map_err(|e| bad(format!("not JSON ({e})")))?;
+    let Some(root) = tenant.as_object() else {
+        return Err(bad("the top level is not a JSON object".into()));
+    };
+    let recipients = match root.get("recipients") {
+        None | Some(serde_json::Value::Null) => &Vec::new(),
+        Some(serde_json::Value::Array(list)) => list,
+        Some(_) => return Err(bad("its \"recipients\" is not a list".into())),
+    };
+    for (i, r) in recipients.iter().enumerate() {
+        let at = |what: &str| format!("recipients[{i}] {what}");
+        let address = r.get("primarySmtpAddress").and_then(|a| a.as_str());
+        if address.is_none_or(str::is_empty) {
+            return Err(bad(at("has no \"primarySmtpAddress\" text")));
+        }
+        if let Some(folders) = r.get("folders").filter(|f| !f.is_null()) {
+            let Some(folders) = folders.as_array() else {
+                return Err(bad(at("has \"folders\" that is not a list")));
+            };
+            for (j, f) in folders.iter().enumerate() {
+                if !f.get("name").is_some_and(serde_json::Value::is_string) {
+                    return Err(bad(at(&format!("folders[{j}] has no \"name\" text"))));
+                }
+                if f.get("permissions")
+                    .is_some_and(|p| !p.is_null() && !p.is_array())
+                {
+                    return Err(bad(at(&format!(
+                        "folders[{j}] has \"permissions\" that is not a list"
+                    ))));
+                }
+            }
+        }
+    }
+    for key in ["graph", "faults", "organizationConfig"] {
+        if root
+            .get(key)
+            .is_some_and(|v| !v.is_null() && !v.is_object())
+        {
+            return Err(bad(format!("\"{key}\" is not an object")));
+        }
+    }
+    Ok(())
 }
 
 /// `calperm-sim-<tenant file stem>.state.json`.

@@ -2,10 +2,12 @@
 //! (steps, items, settings, fatals) and the `start`/`end` records. This is all the summary and
 //! the exit code need; mailbox records themselves are not kept here.
 
-use crate::records::{End, Fatal, Item, Monitor, Outcome, Part, Record, Setting, Start, Step};
+use crate::records::{
+    End, Fatal, Item, Monitor, Outcome, Part, Record, Setting, Start, Step, Warning,
+};
 use std::collections::BTreeMap;
 
-/// Steps, items, settings and fatals kept for the summary; a script that emits more than this
+/// Steps, items, settings, warnings and fatals kept for the summary; a script that emits more than this
 /// still has every one of them in the journal.
 pub(crate) const KEEP: usize = 200;
 
@@ -33,6 +35,7 @@ pub(crate) struct Tally {
     pub(crate) failed_parts: u64,
     /// Calls retried while Entra ID replicated a new object (item records).
     pub(crate) replication_retries: u64,
+    pub(crate) warnings: Vec<Warning>,
     /// Steps, items, settings or fatals beyond `KEEP`.
     pub(crate) not_kept: u64,
     pub(crate) end: Option<End>,
@@ -80,6 +83,7 @@ impl Tally {
                 }
                 self.parts.push(part.clone());
             }
+            Record::Warning(warning) => keep(&mut self.warnings, warning, &mut self.not_kept),
             Record::End(end) => self.end = Some(end.clone()),
         }
     }

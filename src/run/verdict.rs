@@ -3,7 +3,7 @@
 //! | calperm | when |
 //! |---|---|
 //! | 4 | interrupted; pwsh killed by a signal or exited with a code other than 0, 1, 2; marked lines that were not records; no `end` record; the journal could not be written |
-//! | 2 | a `fatal` record of kind `monitor-not-found`, `monitor-ambiguous` or `monitor-invalid` (nothing was changed) |
+//! | 2 | a `fatal` record of kind `monitor-not-found`, `monitor-ambiguous`, `monitor-invalid` or `journal-mismatch` (nothing was changed) |
 //! | 1 | any other `fatal` record; a failed mailbox, step or item; or the script itself said it failed |
 //! | 0 | otherwise |
 
@@ -47,9 +47,14 @@ pub(crate) enum Verdict {
     Abnormal(String),
 }
 
-/// Fatal kinds that mean the monitor option is wrong: a configuration error, nothing changed.
-const CONFIGURATION_FATALS: [&str; 3] =
-    ["monitor-not-found", "monitor-ambiguous", "monitor-invalid"];
+/// Fatal kinds that mean an option is wrong: a configuration error, nothing changed. A
+/// `journal-mismatch`: the --resume / --from-journal journal is of another monitor or tenant.
+const CONFIGURATION_FATALS: [&str; 4] = [
+    "monitor-not-found",
+    "monitor-ambiguous",
+    "monitor-invalid",
+    "journal-mismatch",
+];
 
 /// Decides the outcome. `trouble` names a problem on calperm's side (reading pwsh's output,
 /// writing the journal) that makes the run's record incomplete.
@@ -171,6 +176,8 @@ mod tests {
             access_rights: None,
             what_if: false,
             total: None,
+            calperm_version: None,
+            simulated_tenant: None,
         })
     }
     fn end(code: i32) -> Record {

@@ -110,6 +110,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }
@@ -597,12 +598,57 @@ function Resolve-CalpermMonitor {
     }
     $script:MonitorMailbox = $found[0]
     $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
+    $tenant = Get-CalpermTenant
     Write-CalpermRecord ([ordered]@{
             type               = 'monitor'
             identity           = $Monitor
             displayName        = [string]$found[0].DisplayName
             primarySmtpAddress = $script:MonitorUser
+            guid               = [string]$found[0].Guid
+            organization       = $tenant.Organization
+            tenantId           = $tenant.TenantId
         })
+    Assert-CalpermJournalRun -Guid ([string]$found[0].Guid) -Tenant $tenant
+}
+
+# The tenant this session is connected to. Exchange Online: Get-ConnectionInformation (module
+# 3.0+) lists this PowerShell instance's connections, like Get-PSSession, so no round trip; its
+# Organization and TenantID properties are from Microsoft's cmdlet reference, not exchange.md.
+# Exchange Server: not known here ($null); the monitor's Guid is what counts.
+function Get-CalpermTenant {
+    $tenant = @{ Organization = $null; TenantId = $null }
+    try {
+        $info = @(Get-ConnectionInformation -ErrorAction Stop) | Select-Object -First 1
+        if ($info) {
+            $tenant.Organization = [string]$info.Organization
+            $tenant.TenantId = [string]$info.TenantID
+        }
+    } catch {
+        Write-Verbose ('Get-ConnectionInformation: ' + $_.Exception.Message)
+    }
+    $tenant
+}
+
+# The run a resumed or undone journal records (calperm --resume / --from-journal): the same
+# monitor (by Guid, else address) in the same tenant, or the run stops before any change.
+$script:JournalRun = $null
+
+function Assert-CalpermJournalRun {
+    param([string] $Guid, [hashtable] $Tenant)
+    $run = $script:JournalRun
+    if (-not $run) { return }
+    $differs = @()
+    if ($run.Guid -and $Guid -and $run.Guid -ne $Guid) {
+        $differs += ('the monitor: the journal''s is {0} (Guid {1}), this one is {2} (Guid {3})' -f $run.Address, $run.Guid, $script:MonitorUser, $Guid)
+    } elseif (-not $run.Guid -and $run.Address -and $run.Address -ne $script:MonitorUser) {
+        $differs += ('the monitor: the journal''s is {0}, this one is {1}' -f $run.Address, $script:MonitorUser)
+    }
+    if ($run.TenantId -and $Tenant.TenantId -and $run.TenantId -ne $Tenant.TenantId) {
+        $differs += ('the tenant: the journal''s is {0} ({1}), this one is {2} ({3})' -f $run.Organization, $run.TenantId, $Tenant.Organization, $Tenant.TenantId)
+    }
+    if ($differs.Count -gt 0) {
+        Stop-CalpermRun -Kind 'journal-mismatch' -Message ('The journal {0} is of another run; nothing was changed. It differs in {1}.' -f $run.Journal, ($differs -join '; and ')) -ExitCode 2
+    }
 }
 
 function Test-CalpermIsMonitor {
@@ -614,13 +660,36 @@ function Test-CalpermIsMonitor {
 
 $script:ExcludeSet = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
 foreach ($value in $Exclude) { [void]$script:ExcludeSet.Add($value.Trim()) }
+# The Exclude values some mailbox matched, and the Include values Exchange did not find: the rest
+# is reported at the end, so a typo does not silently grant an excluded mailbox.
+$script:ExcludeMatched = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+$script:IncludeNotFound = New-Object System.Collections.ArrayList
 
 function Test-CalpermExcluded {
     param($Mailbox)
+    $excluded = $false
     foreach ($property in 'PrimarySmtpAddress', 'UserPrincipalName', 'Alias', 'Name', 'DisplayName', 'Guid', 'ExternalDirectoryObjectId') {
-        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) { return $true }
+        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) {
+            [void]$script:ExcludeMatched.Add([string]$Mailbox.$property)
+            $excluded = $true
+        }
     }
-    $false
+    $excluded
+}
+
+# After every mailbox in scope was visited: a warning record naming the Include and Exclude
+# values that matched no mailbox.
+function Write-CalpermUnmatchedFilters {
+    $values = @()
+    foreach ($value in $Include) { if ($script:IncludeNotFound -contains $value.Trim()) { $values += ('Include ' + $value.Trim()) } }
+    foreach ($value in $script:ExcludeSet) { if (-not $script:ExcludeMatched.Contains($value)) { $values += ('Exclude ' + $value) } }
+    if ($values.Count -eq 0) { return }
+    Write-CalpermRecord ([ordered]@{
+            type    = 'warning'
+            kind    = 'unmatched-filter'
+            message = ('{0} value(s) matched no mailbox in scope: {1}. Exclude is compared with each mailbox''s PrimarySmtpAddress, UserPrincipalName, Alias, Name, DisplayName, Guid and ExternalDirectoryObjectId.' -f $values.Count, ($values -join '; '))
+            values  = [string[]]$values
+        })
 }
 
 function Get-CalpermCsvColumn {
@@ -671,6 +740,7 @@ function Get-CalpermNamedMailbox {
     } catch {
         $record = New-CalpermMailboxRecord -Address $Identity
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        if ($record.kind -eq 'not-found') { [void]$script:IncludeNotFound.Add($Identity) }
         $record.message = $_.Exception.Message
         $record.retries = $tally.retries
         Write-CalpermRecord $record
@@ -732,7 +802,11 @@ function New-CalpermMailboxRecord {
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
-    if (Test-CalpermIsMonitor $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true }
+    if (Test-CalpermIsMonitor $Mailbox) {
+        # Excluded too, perhaps: then the Exclude value matched.
+        $null = Test-CalpermExcluded $Mailbox
+        $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true
+    }
     if (Test-CalpermExcluded $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'excluded'; return $true }
     $false
 }
@@ -768,7 +842,7 @@ function Invoke-CalpermAudit {
 }
 
 # --- Run: every mailbox in scope, one record each -------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'audit'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'audit'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
 try {
     if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
         Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
@@ -776,6 +850,7 @@ try {
     Connect-CalpermExchangeOrStop
     Resolve-CalpermMonitor
     Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermAudit -Mailbox $_ }
+    Write-CalpermUnmatchedFilters
 } catch {
     Write-CalpermUnexpected $_
 } finally {

@@ -67,6 +67,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }

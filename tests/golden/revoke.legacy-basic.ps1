@@ -2,14 +2,15 @@
 .SYNOPSIS
     Removes the monitor account's entry from the default Calendar folder of every mailbox.
 .DESCRIPTION
-    For each mailbox in scope, finds its default calendar whatever its language and removes the
-    monitor's entry (all of its rights) there:
-      removed      the entry was removed
+    For each mailbox in scope, finds its default calendar whatever its language, reads the
+    monitor's entry and removes it (all of its rights) there:
+      removed      the entry was removed; the record says which rights it had
       absent       the monitor had no entry
       skipped      the monitor's own mailbox or an excluded one
       no-calendar  the mailbox has no default calendar
       failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
-    To undo one grant exactly, render this script with `calperm render revoke --from-journal FILE`.
+    To undo one grant exactly, or this revoke, render this script with
+    `calperm render revoke --from-journal FILE`.
     With -WhatIf nothing is changed and the outcomes are would-remove / would-restore.
 .PARAMETER Monitor
     The account whose calendar rights are removed.
@@ -97,6 +98,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }
@@ -574,12 +576,48 @@ function Resolve-CalpermMonitor {
     }
     $script:MonitorMailbox = $found[0]
     $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
+    $tenant = Get-CalpermTenant
     Write-CalpermRecord ([ordered]@{
             type               = 'monitor'
             identity           = $Monitor
             displayName        = [string]$found[0].DisplayName
             primarySmtpAddress = $script:MonitorUser
+            guid               = [string]$found[0].Guid
+            organization       = $tenant.Organization
+            tenantId           = $tenant.TenantId
         })
+    Assert-CalpermJournalRun -Guid ([string]$found[0].Guid) -Tenant $tenant
+}
+
+# The tenant this session is connected to. Exchange Online: Get-ConnectionInformation (module
+# 3.0+) lists this PowerShell instance's connections, like Get-PSSession, so no round trip; its
+# Organization and TenantID properties are from Microsoft's cmdlet reference, not exchange.md.
+# Exchange Server: not known here ($null); the monitor's Guid is what counts.
+function Get-CalpermTenant {
+    $tenant = @{ Organization = $null; TenantId = $null }
+    $tenant
+}
+
+# The run a resumed or undone journal records (calperm --resume / --from-journal): the same
+# monitor (by Guid, else address) in the same tenant, or the run stops before any change.
+$script:JournalRun = $null
+
+function Assert-CalpermJournalRun {
+    param([string] $Guid, [hashtable] $Tenant)
+    $run = $script:JournalRun
+    if (-not $run) { return }
+    $differs = @()
+    if ($run.Guid -and $Guid -and $run.Guid -ne $Guid) {
+        $differs += ('the monitor: the journal''s is {0} (Guid {1}), this one is {2} (Guid {3})' -f $run.Address, $run.Guid, $script:MonitorUser, $Guid)
+    } elseif (-not $run.Guid -and $run.Address -and $run.Address -ne $script:MonitorUser) {
+        $differs += ('the monitor: the journal''s is {0}, this one is {1}' -f $run.Address, $script:MonitorUser)
+    }
+    if ($run.TenantId -and $Tenant.TenantId -and $run.TenantId -ne $Tenant.TenantId) {
+        $differs += ('the tenant: the journal''s is {0} ({1}), this one is {2} ({3})' -f $run.Organization, $run.TenantId, $Tenant.Organization, $Tenant.TenantId)
+    }
+    if ($differs.Count -gt 0) {
+        Stop-CalpermRun -Kind 'journal-mismatch' -Message ('The journal {0} is of another run; nothing was changed. It differs in {1}.' -f $run.Journal, ($differs -join '; and ')) -ExitCode 2
+    }
 }
 
 function Test-CalpermIsMonitor {
@@ -591,13 +629,36 @@ function Test-CalpermIsMonitor {
 
 $script:ExcludeSet = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
 foreach ($value in $Exclude) { [void]$script:ExcludeSet.Add($value.Trim()) }
+# The Exclude values some mailbox matched, and the Include values Exchange did not find: the rest
+# is reported at the end, so a typo does not silently grant an excluded mailbox.
+$script:ExcludeMatched = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+$script:IncludeNotFound = New-Object System.Collections.ArrayList
 
 function Test-CalpermExcluded {
     param($Mailbox)
+    $excluded = $false
     foreach ($property in 'PrimarySmtpAddress', 'UserPrincipalName', 'Alias', 'Name', 'DisplayName', 'Guid', 'ExternalDirectoryObjectId') {
-        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) { return $true }
+        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) {
+            [void]$script:ExcludeMatched.Add([string]$Mailbox.$property)
+            $excluded = $true
+        }
     }
-    $false
+    $excluded
+}
+
+# After every mailbox in scope was visited: a warning record naming the Include and Exclude
+# values that matched no mailbox.
+function Write-CalpermUnmatchedFilters {
+    $values = @()
+    foreach ($value in $Include) { if ($script:IncludeNotFound -contains $value.Trim()) { $values += ('Include ' + $value.Trim()) } }
+    foreach ($value in $script:ExcludeSet) { if (-not $script:ExcludeMatched.Contains($value)) { $values += ('Exclude ' + $value) } }
+    if ($values.Count -eq 0) { return }
+    Write-CalpermRecord ([ordered]@{
+            type    = 'warning'
+            kind    = 'unmatched-filter'
+            message = ('{0} value(s) matched no mailbox in scope: {1}. Exclude is compared with each mailbox''s PrimarySmtpAddress, UserPrincipalName, Alias, Name, DisplayName, Guid and ExternalDirectoryObjectId.' -f $values.Count, ($values -join '; '))
+            values  = [string[]]$values
+        })
 }
 
 function Get-CalpermCsvColumn {
@@ -627,6 +688,7 @@ function Get-CalpermNamedMailbox {
     } catch {
         $record = New-CalpermMailboxRecord -Address $Identity
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        if ($record.kind -eq 'not-found') { [void]$script:IncludeNotFound.Add($Identity) }
         $record.message = $_.Exception.Message
         $record.retries = $tally.retries
         Write-CalpermRecord $record
@@ -685,28 +747,35 @@ function New-CalpermMailboxRecord {
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
-    if (Test-CalpermIsMonitor $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true }
+    if (Test-CalpermIsMonitor $Mailbox) {
+        # Excluded too, perhaps: then the Exclude value matched.
+        $null = Test-CalpermExcluded $Mailbox
+        $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true
+    }
     if (Test-CalpermExcluded $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'excluded'; return $true }
     $false
 }
 
 # --- Revoking -------------------------------------------------------------------------------
-# Without a journal: removes the monitor's entry from every default calendar in scope.
+# Without a journal: removes the monitor's entry from every default calendar in scope. The entry
+# is read first, so the record says which rights were removed and this run's journal can put them
+# back (revoke --from-journal with this journal).
 function Invoke-CalpermRevoke {
     param($Mailbox)
     $record = New-CalpermMailboxRecord $Mailbox
     $tally = @{ calls = 0; retries = 0 }
     try {
         if (Test-CalpermSkip $Mailbox $record) { return }
-        $mode = 'Remove'
-        if ($script:WhatIfMode) { $mode = 'Read' }
-        $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode $mode
+        $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode 'Read'
         if (-not $first.Folder) { $record.outcome = 'no-calendar'; return }
-        if ($first.Done) { $record.outcome = 'removed'; return }
         if ($null -eq $first.Current) { $record.outcome = 'absent'; return }
-        $record.outcome = 'would-remove'
         $record.previous = @($first.Current)
-        $null = $script:Cmdlet.ShouldProcess($first.Folder.Identity, ('Remove {0}' -f $script:MonitorUser))
+        if ($script:Cmdlet.ShouldProcess($first.Folder.Identity, ('Remove {0} ({1})' -f $script:MonitorUser, ($first.Current -join ',')))) {
+            $null = Invoke-CalpermExchange -Command 'Remove-MailboxFolderPermission' -Parameters @{ Identity = $first.Folder.Identity; User = $script:MonitorUser; Confirm = $false } -Tally $tally
+            $record.outcome = 'removed'
+        } else {
+            $record.outcome = 'would-remove'
+        }
     } catch {
         $record.outcome = 'failed'
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
@@ -718,9 +787,10 @@ function Invoke-CalpermRevoke {
     }
 }
 
-# With a grant's journal: puts back exactly what was there before that grant. Where it added
-# the entry, the entry is removed; where it raised the rights, the previous rights are set
-# again. A calendar whose entry changed since the grant is left alone and reported skipped.
+# With a journal: puts back exactly what was there before that run. Where a grant added the
+# entry, the entry is removed; where it raised the rights, the previous rights are set again;
+# where a revoke removed an entry, it is added again with the rights it had. A calendar whose
+# entry changed since is left alone and reported skipped.
 function Invoke-CalpermRestore {
     param([hashtable] $Entry)
     $record = New-CalpermMailboxRecord -Address $Entry.Mailbox
@@ -728,6 +798,22 @@ function Invoke-CalpermRestore {
     $tally = @{ calls = 0; retries = 0 }
     try {
         $current = Get-CalpermMonitorRights -Identity $Entry.FolderIdentity -Tally $tally
+        if ($Entry.Action -eq 'add') {
+            if ($null -ne $current) {
+                $record.previous = @($current)
+                $record.rights = @($current)
+                $record.outcome = 'skipped'
+                $record.kind = 'changed'
+                $record.message = ('The monitor has an entry again ({0}): left as it is.' -f ($current -join ','))
+                return
+            }
+            $record.rights = @($Entry.Previous)
+            if ($script:Cmdlet.ShouldProcess($Entry.FolderIdentity, ('Add {0} with {1} again' -f $script:MonitorUser, ($Entry.Previous -join ',')))) {
+                $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $Entry.FolderIdentity; User = $script:MonitorUser; AccessRights = [string[]]$Entry.Previous } -Tally $tally
+                $record.outcome = 'restored'
+            } else { $record.outcome = 'would-restore' }
+            return
+        }
         if ($null -eq $current) { $record.outcome = 'absent'; return }
         $record.previous = @($current)
         if (-not (Test-CalpermSameSet (ConvertTo-CalpermRightSet $current) (ConvertTo-CalpermRightSet $Entry.Granted))) {
@@ -743,6 +829,16 @@ function Invoke-CalpermRestore {
                 $record.outcome = 'removed'
             } else { $record.outcome = 'would-remove' }
         } else {
+            # Restoring only ever lowers: rights the grant did not leave are never set.
+            $granted = ConvertTo-CalpermRightSet $Entry.Granted
+            $missing = @(ConvertTo-CalpermRightSet $Entry.Previous | Where-Object { $granted -notcontains $_ })
+            if ($missing.Count -gt 0) {
+                $record.outcome = 'skipped'
+                $record.kind = 'refused'
+                $record.rights = @($current)
+                $record.message = ('The journal says {0} before the grant, more than the {1} it set: not restored.' -f ($Entry.Previous -join ','), ($Entry.Granted -join ','))
+                return
+            }
             $record.rights = @($Entry.Previous)
             if ($script:Cmdlet.ShouldProcess($Entry.FolderIdentity, ('Restore {0} to {1}' -f $script:MonitorUser, ($Entry.Previous -join ',')))) {
                 $null = Invoke-CalpermExchange -Command 'Set-MailboxFolderPermission' -Parameters @{ Identity = $Entry.FolderIdentity; User = $script:MonitorUser; AccessRights = [string[]]$Entry.Previous } -Tally $tally
@@ -762,11 +858,12 @@ function Invoke-CalpermRestore {
 
 
 # --- Run ------------------------------------------------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'revoke'; monitor = $Monitor; accessRights = $null; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'revoke'; monitor = $Monitor; accessRights = $null; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
 try {
     Connect-CalpermExchangeOrStop
     Resolve-CalpermMonitor
     Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermRevoke -Mailbox $_ }
+    Write-CalpermUnmatchedFilters
 } catch {
     Write-CalpermUnexpected $_
 } finally {

@@ -133,6 +133,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }
@@ -721,12 +722,48 @@ function Resolve-CalpermMonitor {
     }
     $script:MonitorMailbox = $found[0]
     $script:MonitorUser = [string]$found[0].PrimarySmtpAddress
+    $tenant = Get-CalpermTenant
     Write-CalpermRecord ([ordered]@{
             type               = 'monitor'
             identity           = $Monitor
             displayName        = [string]$found[0].DisplayName
             primarySmtpAddress = $script:MonitorUser
+            guid               = [string]$found[0].Guid
+            organization       = $tenant.Organization
+            tenantId           = $tenant.TenantId
         })
+    Assert-CalpermJournalRun -Guid ([string]$found[0].Guid) -Tenant $tenant
+}
+
+# The tenant this session is connected to. Exchange Online: Get-ConnectionInformation (module
+# 3.0+) lists this PowerShell instance's connections, like Get-PSSession, so no round trip; its
+# Organization and TenantID properties are from Microsoft's cmdlet reference, not exchange.md.
+# Exchange Server: not known here ($null); the monitor's Guid is what counts.
+function Get-CalpermTenant {
+    $tenant = @{ Organization = $null; TenantId = $null }
+    $tenant
+}
+
+# The run a resumed or undone journal records (calperm --resume / --from-journal): the same
+# monitor (by Guid, else address) in the same tenant, or the run stops before any change.
+$script:JournalRun = $null
+
+function Assert-CalpermJournalRun {
+    param([string] $Guid, [hashtable] $Tenant)
+    $run = $script:JournalRun
+    if (-not $run) { return }
+    $differs = @()
+    if ($run.Guid -and $Guid -and $run.Guid -ne $Guid) {
+        $differs += ('the monitor: the journal''s is {0} (Guid {1}), this one is {2} (Guid {3})' -f $run.Address, $run.Guid, $script:MonitorUser, $Guid)
+    } elseif (-not $run.Guid -and $run.Address -and $run.Address -ne $script:MonitorUser) {
+        $differs += ('the monitor: the journal''s is {0}, this one is {1}' -f $run.Address, $script:MonitorUser)
+    }
+    if ($run.TenantId -and $Tenant.TenantId -and $run.TenantId -ne $Tenant.TenantId) {
+        $differs += ('the tenant: the journal''s is {0} ({1}), this one is {2} ({3})' -f $run.Organization, $run.TenantId, $Tenant.Organization, $Tenant.TenantId)
+    }
+    if ($differs.Count -gt 0) {
+        Stop-CalpermRun -Kind 'journal-mismatch' -Message ('The journal {0} is of another run; nothing was changed. It differs in {1}.' -f $run.Journal, ($differs -join '; and ')) -ExitCode 2
+    }
 }
 
 function Test-CalpermIsMonitor {
@@ -738,13 +775,36 @@ function Test-CalpermIsMonitor {
 
 $script:ExcludeSet = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
 foreach ($value in $Exclude) { [void]$script:ExcludeSet.Add($value.Trim()) }
+# The Exclude values some mailbox matched, and the Include values Exchange did not find: the rest
+# is reported at the end, so a typo does not silently grant an excluded mailbox.
+$script:ExcludeMatched = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+$script:IncludeNotFound = New-Object System.Collections.ArrayList
 
 function Test-CalpermExcluded {
     param($Mailbox)
+    $excluded = $false
     foreach ($property in 'PrimarySmtpAddress', 'UserPrincipalName', 'Alias', 'Name', 'DisplayName', 'Guid', 'ExternalDirectoryObjectId') {
-        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) { return $true }
+        if ($Mailbox.PSObject.Properties[$property] -and $Mailbox.$property -and $script:ExcludeSet.Contains([string]$Mailbox.$property)) {
+            [void]$script:ExcludeMatched.Add([string]$Mailbox.$property)
+            $excluded = $true
+        }
     }
-    $false
+    $excluded
+}
+
+# After every mailbox in scope was visited: a warning record naming the Include and Exclude
+# values that matched no mailbox.
+function Write-CalpermUnmatchedFilters {
+    $values = @()
+    foreach ($value in $Include) { if ($script:IncludeNotFound -contains $value.Trim()) { $values += ('Include ' + $value.Trim()) } }
+    foreach ($value in $script:ExcludeSet) { if (-not $script:ExcludeMatched.Contains($value)) { $values += ('Exclude ' + $value) } }
+    if ($values.Count -eq 0) { return }
+    Write-CalpermRecord ([ordered]@{
+            type    = 'warning'
+            kind    = 'unmatched-filter'
+            message = ('{0} value(s) matched no mailbox in scope: {1}. Exclude is compared with each mailbox''s PrimarySmtpAddress, UserPrincipalName, Alias, Name, DisplayName, Guid and ExternalDirectoryObjectId.' -f $values.Count, ($values -join '; '))
+            values  = [string[]]$values
+        })
 }
 
 function Get-CalpermCsvColumn {
@@ -774,6 +834,7 @@ function Get-CalpermNamedMailbox {
     } catch {
         $record = New-CalpermMailboxRecord -Address $Identity
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        if ($record.kind -eq 'not-found') { [void]$script:IncludeNotFound.Add($Identity) }
         $record.message = $_.Exception.Message
         $record.retries = $tally.retries
         Write-CalpermRecord $record
@@ -832,7 +893,11 @@ function New-CalpermMailboxRecord {
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
-    if (Test-CalpermIsMonitor $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true }
+    if (Test-CalpermIsMonitor $Mailbox) {
+        # Excluded too, perhaps: then the Exclude value matched.
+        $null = Test-CalpermExcluded $Mailbox
+        $Record.outcome = 'skipped'; $Record.kind = 'monitor'; return $true
+    }
     if (Test-CalpermExcluded $Mailbox) { $Record.outcome = 'skipped'; $Record.kind = 'excluded'; return $true }
     $false
 }
@@ -990,7 +1055,7 @@ function Complete-CalpermGrantStep {
 }
 
 # --- Run ------------------------------------------------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'setup'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; total = (Get-CalpermExpectedTotal) })
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'setup'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
 try {
     Invoke-CalpermSetupStep -Step 'execution-policy' -ReportsItself -Body { Invoke-CalpermExecutionPolicy -Scope $ExecutionPolicyScope }
 
@@ -1010,6 +1075,7 @@ try {
         }
         Resolve-CalpermMonitor
         Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
+        Write-CalpermUnmatchedFilters
         Complete-CalpermGrantStep
     }
 } catch {
@@ -1048,8 +1114,9 @@ Complete-CalpermRun
     failed. The tenant ID, client ID, secret expiry and the connector's EWS settings follow as
     settings.
 
-    The secret is shown once on the console and, with SecretFile, written to that file, readable
-    only by you. It is in no record, warning or log, and it cannot be read back later.
+    The secret is shown once on the console when that is a terminal (ShowSecret) and, with
+    SecretFile, written to that file, readable only by you from the moment it exists. It is in no
+    record, warning or log, and it cannot be read back later.
     If a transcript is running (Start-Transcript), the console line ends up in it too.
 .PARAMETER AppName
     Display name of the app registration.
@@ -1059,8 +1126,11 @@ Complete-CalpermRun
     Lifetime of the client secret in months. The Entra admin center allows at most 24 and
     Microsoft recommends less than 12; a tenant policy may cap it.
 .PARAMETER SecretFile
-    Also write the secret to this new file, readable only by you (never overwritten). Empty: the
-    console only.
+    Also write the secret to this new file, readable only by you (never overwritten; refused in a
+    folder other users can write to). Empty: the console only.
+.PARAMETER ShowSecret
+    'auto': show the secret on the console only when the output is a terminal. 'yes': always.
+    'no': never (then SecretFile is needed, or no secret is made).
 .PARAMETER AppCertificatePath
     A certificate's public key (.cer or .pem) to register on the app instead of a client secret.
 .PARAMETER RetryDelayMs
@@ -1091,6 +1161,7 @@ param(
     [string] $SecretName = 'Exchange calendar synchronization secret',
     [ValidateRange(1, 1200)] [int] $SecretMonths = 36,
     [string] $SecretFile = '',
+    [ValidateSet('auto', 'yes', 'no')] [string] $ShowSecret = 'auto',
     [string] $AppCertificatePath = '',
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
     [ValidateRange(0, 86400)] [int] $ReplicationTimeoutSeconds = 300,
@@ -1137,6 +1208,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }
@@ -1537,12 +1609,24 @@ function Invoke-CalpermAppSecret {
         if ($SecretFile) { Write-CalpermItem -Item 'secret-file' -Outcome 'skipped' -Name $SecretFile -Message 'No new secret, nothing to write.' }
         return
     }
+    $show = Test-CalpermShowSecret
+    if (-not $show -and -not $SecretFile) {
+        Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message 'No secret was created: it would be shown nowhere (the console is not a terminal and there is no SecretFile). Give a SecretFile (calperm: --secret-file FILE), or ShowSecret yes (calperm: --show-secret).'
+        return
+    }
     $path = $null
     if ($SecretFile) {
         $path = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SecretFile)
         if (Test-Path -LiteralPath $path) {
             Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message 'No secret was created: the SecretFile already exists and is never overwritten. Move it away or choose another SecretFile.'
             Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message 'The file exists; not overwritten.'
+            return
+        }
+        $folder = [System.IO.Path]::GetDirectoryName($path)
+        if (Test-CalpermFolderWritableByOthers -Folder $folder) {
+            $message = ('No secret was created: other users can write to the folder {0}, so they could put their own file in place of the SecretFile. Choose a folder only you can write to.' -f $folder)
+            Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message $message
+            Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message 'Its folder is writable by other users.'
             return
         }
     }
@@ -1552,10 +1636,12 @@ function Invoke-CalpermAppSecret {
         if ($path) { Write-CalpermItem -Item 'secret-file' -Outcome 'would-create' -Name $SecretFile }
         return
     }
-    # The file comes first, empty and private, so a secret is never made that cannot be stored.
+    # The file comes first, empty, private from the moment it exists and held open, so a secret
+    # is never made that cannot be stored, and it goes into this very file and no other.
+    $stream = $null
     if ($path) {
         try {
-            New-CalpermPrivateFile -Path $path
+            $stream = New-CalpermPrivateFile -Path $path
         } catch {
             Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message ('No secret was created: the SecretFile could not be created readable only by you: ' + $_.Exception.Message)
             Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message $_.Exception.Message
@@ -1567,33 +1653,49 @@ function Invoke-CalpermAppSecret {
     # response, so it is silenced here whatever the caller asked for).
     $DebugPreference = 'SilentlyContinue'
     $VerbosePreference = 'SilentlyContinue'
-    try {
-        $created = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { Add-MgApplicationPassword -ApplicationId $app.Id -PasswordCredential @{ DisplayName = $SecretName; EndDateTime = $end } -ErrorAction Stop }
-    } catch {
-        if ($path) { Remove-CalpermFile -Path $path }
-        Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Retries $script:ReplicationRetries -Message ('Add-MgApplicationPassword failed: {0} If the lifetime was refused, lower SecretMonths (calperm: --secret-months), e.g. to 12 or 24; a tenant app management policy may set the maximum.' -f $_.Exception.Message)
-        if ($path) { Write-CalpermItem -Item 'secret-file' -Outcome 'skipped' -Name $SecretFile -Message 'No secret was created; the empty file was removed.' }
-        return
-    }
-    $expires = Format-CalpermDate $created.EndDateTime
-    if (-not $expires) { $expires = Format-CalpermDate $end }
-    $keyId = [string]$created.KeyId
-    Show-CalpermSecret -Text ([string]$created.SecretText) -Expires $expires
     $written = $false
-    if ($path) {
+    try {
         try {
-            Write-CalpermPrivateText -Path $path -Text ([string]$created.SecretText)
-            $written = $true
+            $created = Invoke-CalpermAfterCreate -What ('The app {0}' -f $app.AppId) -Service graph -Call { Add-MgApplicationPassword -ApplicationId $app.Id -PasswordCredential @{ DisplayName = $SecretName; EndDateTime = $end } -ErrorAction Stop }
         } catch {
-            Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message ('The secret was created and shown on the console, but could not be written to the file: ' + $_.Exception.Message)
+            if ($stream) { $stream.Dispose(); $stream = $null; Remove-CalpermFile -Path $path }
+            Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Retries $script:ReplicationRetries -Message ('Add-MgApplicationPassword failed: {0} If the lifetime was refused, lower SecretMonths (calperm: --secret-months), e.g. to 12 or 24; a tenant app management policy may set the maximum.' -f $_.Exception.Message)
+            if ($path) { Write-CalpermItem -Item 'secret-file' -Outcome 'skipped' -Name $SecretFile -Message 'No secret was created; the empty file was removed.' }
+            return
         }
+        $expires = Format-CalpermDate $created.EndDateTime
+        if (-not $expires) { $expires = Format-CalpermDate $end }
+        $keyId = [string]$created.KeyId
+        if ($show) { Show-CalpermSecret -Text ([string]$created.SecretText) -Expires $expires }
+        if ($stream) {
+            try {
+                Write-CalpermPrivateText -Stream $stream -Text ([string]$created.SecretText)
+                $written = $true
+            } catch {
+                $shown = 'not shown anywhere'
+                if ($show) { $shown = 'shown on the console' }
+                Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message ('The secret was created ({0}), but could not be written to the file: {1}' -f $shown, $_.Exception.Message)
+            }
+        }
+        $created = $null
+    } finally {
+        if ($stream) { $stream.Dispose() }
     }
-    $created = $null
-    $where = 'shown once on the console'
-    if ($written) { $where = 'shown once on the console and written to the SecretFile' }
+    $where = 'not shown and not stored: remove it and make another (Remove-MgApplicationPassword)'
+    if ($show -and $written) { $where = 'shown once on the console and written to the SecretFile' } elseif ($show) { $where = 'shown once on the console' } elseif ($written) { $where = 'written to the SecretFile only (the console is not a terminal)' }
     $script:Reg.Credential = @{ Kind = 'secret'; Expires = $expires; Where = $where }
-    Write-CalpermItem -Item 'secret' -Outcome 'created' -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where) -Retries $script:ReplicationRetries
+    $outcome = 'created'
+    if (-not $show -and -not $written) { $outcome = 'failed' }
+    Write-CalpermItem -Item 'secret' -Outcome $outcome -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where) -Retries $script:ReplicationRetries
     if ($written) { Write-CalpermItem -Item 'secret-file' -Outcome 'created' -Name $SecretFile -Message 'Readable only by you.' }
+}
+
+# Whether the secret goes to the console: ShowSecret yes or no, or with auto, when the output is
+# a terminal (calperm passes yes or no, from its own standard error and --show-secret).
+function Test-CalpermShowSecret {
+    if ($ShowSecret -eq 'yes') { return $true }
+    if ($ShowSecret -eq 'no') { return $false }
+    -not [Console]::IsOutputRedirected
 }
 
 # The one place the secret text goes besides the SecretFile: the console, once, with Write-Host
@@ -1610,27 +1712,60 @@ function Show-CalpermSecret {
     Write-Host ''
 }
 
-# Creates Path empty (never replacing a file), then makes it readable and writable only by the
-# current user: on Windows an ACL with only that user and no inherited entries; elsewhere mode 600.
+# Whether users other than the owner may write to a folder (group or others write bit), so they
+# could swap a file in it. Unix with .NET 7 or later (File.GetUnixFileMode, found by reflection so
+# Windows PowerShell 5.1 parses this unchanged); on Windows the folder's ACL is not inspected.
+function Test-CalpermFolderWritableByOthers {
+    param([string] $Folder)
+    if ($script:OnWindows -or -not $Folder) { return $false }
+    $method = [System.IO.File].GetMethod('GetUnixFileMode', [type[]]@([string]))
+    if (-not $method) { return $false }
+    $mode = [int]$method.Invoke($null, [object[]]@($Folder))
+    # GroupWrite (0o020 = 16) | OtherWrite (0o002 = 2).
+    ($mode -band 18) -ne 0
+}
+
+# Creates Path, never replacing anything already there (CreateNew: an existing file or symbolic
+# link makes it fail), readable and writable only by the current user from the moment it exists,
+# and returns the open stream. On Windows the owner-only ACL (no inherited entries) is passed to
+# the call that creates the file; elsewhere the mode 0600 is (FileStreamOptions.UnixCreateMode,
+# .NET 7 / PowerShell 7.3 or later; the umask can only take bits away). The Windows branches were
+# not run here (UNCONFIRMED): they follow the .NET API reference (FileSystemAclExtensions.Create,
+# and the .NET Framework FileStream constructor that takes a FileSecurity).
 function New-CalpermPrivateFile {
     param([string] $Path)
-    $stream = New-Object -TypeName System.IO.FileStream -ArgumentList $Path, ([System.IO.FileMode]::CreateNew), ([System.IO.FileAccess]::Write), ([System.IO.FileShare]::None)
-    $stream.Dispose()
-    try {
-        if ($script:OnWindows) {
-            $acl = New-Object -TypeName System.Security.AccessControl.FileSecurity
-            $acl.SetAccessRuleProtection($true, $false)
-            $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User
-            $rule = New-Object -TypeName System.Security.AccessControl.FileSystemAccessRule -ArgumentList $me, ([System.Security.AccessControl.FileSystemRights]::FullControl), ([System.Security.AccessControl.AccessControlType]::Allow)
-            $acl.AddAccessRule($rule)
-            Set-Acl -LiteralPath $Path -AclObject $acl
-        } else {
-            Set-CalpermOwnerOnlyMode -Path $Path
+    if ($script:OnWindows) {
+        $acl = New-Object -TypeName System.Security.AccessControl.FileSecurity
+        $acl.SetAccessRuleProtection($true, $false)
+        $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User
+        $rule = New-Object -TypeName System.Security.AccessControl.FileSystemAccessRule -ArgumentList $me, ([System.Security.AccessControl.FileSystemRights]::FullControl), ([System.Security.AccessControl.AccessControlType]::Allow)
+        $acl.AddAccessRule($rule)
+        $rights = [System.Security.AccessControl.FileSystemRights]::Write
+        $extensions = 'System.IO.FileSystemAclExtensions' -as [type]
+        $create = $null
+        if ($extensions) {
+            $create = $extensions.GetMethod('Create', [type[]]@([System.IO.FileInfo], [System.IO.FileMode], [System.Security.AccessControl.FileSystemRights], [System.IO.FileShare], [int], [System.IO.FileOptions], [System.Security.AccessControl.FileSecurity]))
         }
-    } catch {
-        Remove-CalpermFile -Path $Path
-        throw
+        if ($create) {
+            # PowerShell 7 (.NET): FileSystemAclExtensions.Create applies the ACL as it creates.
+            $info = New-Object -TypeName System.IO.FileInfo -ArgumentList $Path
+            return $create.Invoke($null, [object[]]@($info, [System.IO.FileMode]::CreateNew, $rights, [System.IO.FileShare]::None, 4096, [System.IO.FileOptions]::None, $acl))
+        }
+        # Windows PowerShell 5.1 (.NET Framework): the FileStream constructor that takes the ACL.
+        return New-Object -TypeName System.IO.FileStream -ArgumentList $Path, ([System.IO.FileMode]::CreateNew), $rights, ([System.IO.FileShare]::None), 4096, ([System.IO.FileOptions]::None), $acl
     }
+    $optionsType = 'System.IO.FileStreamOptions' -as [type]
+    $modeType = 'System.IO.UnixFileMode' -as [type]
+    if (-not $optionsType -or -not $modeType) {
+        throw 'PowerShell 7.3 or later is needed to create a file that is readable only by you from the moment it exists (FileStreamOptions.UnixCreateMode).'
+    }
+    $options = New-Object -TypeName System.IO.FileStreamOptions
+    $options.Mode = [System.IO.FileMode]::CreateNew
+    $options.Access = [System.IO.FileAccess]::Write
+    $options.Share = [System.IO.FileShare]::None
+    # UserRead | UserWrite = 0o600 = 384.
+    $options.UnixCreateMode = [System.Enum]::ToObject($modeType, 384)
+    New-Object -TypeName System.IO.FileStream -ArgumentList $Path, $options
 }
 
 # Deletes a file this script created (the empty SecretFile after a failure); never fails.
@@ -1639,34 +1774,13 @@ function Remove-CalpermFile {
     try { [System.IO.File]::Delete($Path) } catch { Write-Verbose ('Could not delete {0}: {1}' -f $Path, $_.Exception.Message) }
 }
 
-# chmod 600. File.SetUnixFileMode exists from .NET 7 (PowerShell 7.3); it is found by reflection,
-# so PowerShell 7.2 and Windows PowerShell 5.1 parse and run this unchanged; without it, chmod.
-function Set-CalpermOwnerOnlyMode {
-    param([string] $Path)
-    $method = [System.IO.File].GetMethods() | Where-Object {
-        $_.Name -eq 'SetUnixFileMode' -and $_.GetParameters().Count -eq 2 -and $_.GetParameters()[0].ParameterType -eq [string]
-    } | Select-Object -First 1
-    if ($method) {
-        # UserRead | UserWrite = 0o600 = 384.
-        $mode = [System.Enum]::ToObject($method.GetParameters()[1].ParameterType, 384)
-        $null = $method.Invoke($null, [object[]]@($Path, $mode))
-        return
-    }
-    & chmod 600 $Path
-    if ($LASTEXITCODE -ne 0) { throw ('chmod 600 failed for the SecretFile (exit code {0}).' -f $LASTEXITCODE) }
-}
-
-# Writes the text into the private file made by New-CalpermPrivateFile (same file, so its
-# permissions stay), as UTF-8 without BOM and without a line break.
+# Writes the text through the stream New-CalpermPrivateFile opened, as UTF-8 without BOM and
+# without a line break.
 function Write-CalpermPrivateText {
-    param([string] $Path, [string] $Text)
-    $stream = New-Object -TypeName System.IO.FileStream -ArgumentList $Path, ([System.IO.FileMode]::Truncate), ([System.IO.FileAccess]::Write), ([System.IO.FileShare]::None)
-    try {
-        $bytes = (New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false).GetBytes($Text)
-        $stream.Write($bytes, 0, $bytes.Length)
-    } finally {
-        $stream.Dispose()
-    }
+    param([System.IO.Stream] $Stream, [string] $Text)
+    $bytes = (New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false).GetBytes($Text)
+    $Stream.Write($bytes, 0, $bytes.Length)
+    $Stream.Flush()
 }
 
 # A hex thumbprint from a KeyCredential's CustomKeyIdentifier (bytes, or Base64 text).
@@ -1897,6 +2011,7 @@ function Write-CalpermRecord {
     }
     switch ($Record['type']) {
         'fatal' { Write-Warning ('{0}: {1}' -f $Record['kind'], $Record['message']) }
+        'warning' { Write-Warning $Record['message'] }
         'start' { Write-Verbose ('Starting {0}' -f $Record['script']) }
         'end' { Write-Verbose ('Finished with exit code {0}' -f $Record['exitCode']) }
         default { Write-Output (New-Object PSObject -Property $Record) }

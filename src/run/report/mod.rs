@@ -11,8 +11,9 @@ mod table;
 
 use super::tally::Tally;
 use crate::cli::ReportFormat;
+use crate::error::Failure;
 use crate::records::{Mailbox, Record};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
@@ -91,8 +92,7 @@ impl Report {
         };
         let file = match report_file {
             Some(path) => {
-                let file = File::create(path)
-                    .with_context(|| format!("creating the report file {}", path.display()))?;
+                let file = create_report_file(path)?;
                 Some(Output {
                     name: path.display().to_string(),
                     sink: Box::new(BufWriter::new(file)),
@@ -139,7 +139,8 @@ impl Report {
 
     /// Writes what is written at the end: for table, everything; for json and csv, the summary
     /// (to stderr).
-    pub(crate) fn finish(mut self, tally: &Tally, footer: &Footer) {
+    /// Returns why the report file is incomplete, if writing it failed.
+    pub(crate) fn finish(mut self, tally: &Tally, footer: &Footer) -> Option<String> {
         let text = summary::render(tally, footer);
         match self.format {
             ReportFormat::Table => {
@@ -159,9 +160,15 @@ impl Report {
             }
         }
         self.stdout.flush();
-        if let Some(file) = &mut self.file {
-            file.flush();
-        }
+        let file = self.file.as_mut()?;
+        file.flush();
+        file.failed.then(|| {
+            format!(
+                "the report file {} could not be written; every record is in the journal {}",
+                file.name,
+                footer.journal.display()
+            )
+        })
     }
 
     fn csv_row(&mut self, fields: &[String]) {
@@ -189,11 +196,46 @@ impl Report {
     }
 }
 
+/// A cell a spreadsheet would read as a formula (= + - @, or a leading tab or carriage return,
+/// e.g. a display name `=HYPERLINK(…)`) gets a leading `'`, the usual neutralisation: the cell
+/// then shows as text. The JSON report and the journal keep the value as it is.
+fn neutralise(text: String) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text,
+    }
+}
+
+/// Creates the report file, and for a regular file writes and removes one byte, so a file that
+/// cannot be written (a full disk, a file system that refuses writes) fails now, before anything
+/// runs (exit 2). Devices and pipes (`/dev/stdout`) are not probed: a probe would reach them.
+fn create_report_file(path: &Path) -> Result<File> {
+    let unwritable = |err: io::Error| -> anyhow::Error {
+        Failure::usage(
+            format!("cannot write the report file {}: {err}", path.display()),
+            "pass --report a file in a directory you can write to",
+        )
+        .into()
+    };
+    let mut file = File::create(path).map_err(unwritable)?;
+    if file.metadata().map_err(unwritable)?.is_file() {
+        file.write_all(b"\n")
+            .and_then(|()| file.flush())
+            .and_then(|()| file.set_len(0))
+            .and_then(|()| file.sync_data())
+            .map_err(unwritable)?;
+        use std::io::Seek;
+        file.rewind().map_err(unwritable)?;
+    }
+    Ok(file)
+}
+
 fn csv_fields(m: &Mailbox) -> [String; 12] {
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let list = |v: &Option<Vec<String>>| v.as_ref().map(|l| l.join(";")).unwrap_or_default();
+    let text = |v: &Option<String>| neutralise(v.clone().unwrap_or_default());
+    let list =
+        |v: &Option<Vec<String>>| neutralise(v.as_ref().map(|l| l.join(";")).unwrap_or_default());
     [
-        m.mailbox.clone(),
+        neutralise(m.mailbox.clone()),
         m.outcome.as_str().to_string(),
         text(&m.display_name),
         text(&m.recipient_type),

@@ -28,10 +28,10 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
             .unwrap_or(&monitor.identity);
         match monitor.display_name.as_deref() {
             Some(name) if name != address => {
-                let _ = writeln!(out, "monitor: {name} <{address}>");
+                let _ = writeln!(out, "monitor: {} <{}>", printable(name), printable(address));
             }
             _ => {
-                let _ = writeln!(out, "monitor: {address}");
+                let _ = writeln!(out, "monitor: {}", printable(address));
             }
         }
     }
@@ -46,7 +46,12 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
             .unwrap_or(0);
         for setting in &tally.settings {
             let pad = " ".repeat(name_width - width(&setting.name));
-            let _ = write!(out, "  {}{pad}  {}", setting.name, setting.value);
+            let _ = write!(
+                out,
+                "  {}{pad}  {}",
+                printable(&setting.name),
+                printable(&setting.value)
+            );
             if let Some(note) = &setting.note {
                 let _ = write!(out, "  ({})", one_line(note));
             }
@@ -77,8 +82,8 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
             .iter()
             .map(|s| {
                 [
-                    s.step.clone(),
-                    s.outcome.clone(),
+                    printable(&s.step),
+                    printable(&s.outcome),
                     s.message.as_deref().map(one_line).unwrap_or_default(),
                 ]
             })
@@ -93,10 +98,10 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
             .iter()
             .map(|i| {
                 [
-                    i.item.clone(),
-                    i.outcome.clone(),
-                    i.name.clone().unwrap_or_default(),
-                    i.id.clone().unwrap_or_default(),
+                    printable(&i.item),
+                    printable(&i.outcome),
+                    printable(i.name.as_deref().unwrap_or_default()),
+                    printable(i.id.as_deref().unwrap_or_default()),
                     {
                         let message = i.message.as_deref().map(one_line).unwrap_or_default();
                         match i.retries {
@@ -144,11 +149,20 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
         }
     }
 
+    for warning in &tally.warnings {
+        let _ = writeln!(
+            out,
+            "\nwarning ({}): {}",
+            warning.kind,
+            one_line(&warning.message)
+        );
+    }
+
     for fatal in &tally.fatals {
         let _ = writeln!(
             out,
             "\nstopped ({}): {}",
-            fatal.kind,
+            printable(&fatal.kind),
             one_line(&fatal.message)
         );
     }
@@ -211,9 +225,51 @@ pub(super) fn width(text: &str) -> usize {
         .sum()
 }
 
-/// Exchange messages can span lines; a table cell cannot.
+/// Exchange messages can span lines; a table cell cannot. Control characters are shown escaped.
 pub(super) fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    printable(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// `text` as it may reach a terminal: control characters (an escape sequence in a display name
+/// would be run by the terminal) and invisible direction or width overrides are written as
+/// `\u{1b}`. JSON and CSV reports keep the value as it is.
+pub(super) fn printable(text: &str) -> String {
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(u32::from(c), 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2069 | 0xFEFF)
+}
+
+/// `text` cut to at most `max` columns, ending in `…` when cut.
+pub(super) fn truncate(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = width(c.encode_utf8(&mut [0; 4]));
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use super::super::tally::Tally;
 use super::Footer;
-use super::summary::{one_line, width};
+use super::summary::{one_line, printable, truncate, width};
 use crate::records::{Mailbox, Outcome};
 
 pub(crate) const FULL_LIMIT: u64 = 500;
@@ -63,14 +63,18 @@ fn is_notable(m: &Mailbox) -> bool {
             && !matches!(m.kind.as_deref(), Some("resumed" | "monitor" | "excluded")))
 }
 
+/// Widest cell per column, in terminal columns; a longer one is cut with `…` (the JSON and CSV
+/// reports and the journal have it whole), so one long address does not widen every row.
+const MAX_CELL: [usize; 5] = [48, 16, 32, 48, 200];
+
 fn cells(m: &Mailbox) -> Box<str> {
-    let clean = |text: &str| text.replace(SEP, " ");
+    let clean = |text: &str, column: usize| truncate(&printable(text), MAX_CELL[column]);
     [
-        clean(&m.mailbox),
+        clean(&m.mailbox, 0),
         m.outcome.as_str().to_string(),
-        clean(m.folder.as_deref().unwrap_or_default()),
-        clean(&change(m)),
-        clean(&detail(m)),
+        clean(m.folder.as_deref().unwrap_or_default(), 2),
+        clean(&change(m), 3),
+        clean(&detail(m), 4),
     ]
     .join(&SEP.to_string())
     .into_boxed_str()

@@ -92,6 +92,9 @@ pub struct RevokeEntry {
     pub granted: Vec<String>,
     /// The rights before the grant (restore only).
     pub previous: Vec<String>,
+    /// The grant stopped while adding the entry without having read it first: an entry with the
+    /// granted rights may be the grant's or may have been there before, so it is left alone.
+    pub uncertain: bool,
 }
 
 pub fn script_name(script: Script) -> &'static str {
@@ -517,6 +520,7 @@ fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
                 )
             })?;
             let granted = m.rights.clone().unwrap_or_default();
+            let uncertain = m.kind.as_deref() == Some(journal::UNCONFIRMED) && m.previous.is_none();
             Ok(match m.previous {
                 Some(previous) if !previous.is_empty() => RevokeEntry {
                     mailbox: m.mailbox,
@@ -524,6 +528,7 @@ fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
                     action: "restore",
                     granted,
                     previous,
+                    uncertain,
                 },
                 _ => RevokeEntry {
                     mailbox: m.mailbox,
@@ -531,6 +536,7 @@ fn revoke_entries(path: &Path) -> Result<Vec<RevokeEntry>> {
                     action: "remove",
                     granted,
                     previous: Vec::new(),
+                    uncertain,
                 },
             })
         })

@@ -65,17 +65,38 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     };
     let pwsh = pwsh::locate(options.pwsh.as_deref())?;
     let journal_path = journal_path(options, context)?;
+    if let Some(report) = &options.report {
+        journal::ensure_not_journal(&journal_path, report)?;
+    }
+    let resuming = context
+        .resume_journal
+        .as_deref()
+        .is_some_and(|resumed| journal::same_file(&journal_path, std::path::Path::new(resumed)));
     let new_journal = !journal_path.exists();
-    let journal = Journal::open(&journal_path).map_err(|err| {
-        Failure::usage(
+    let opened = if resuming {
+        Journal::resume(&journal_path)
+    } else {
+        Journal::create(&journal_path)
+    };
+    let journal = opened.map_err(|err| match err.downcast::<Failure>() {
+        Ok(failure) => failure.into(),
+        Err(err) => anyhow::Error::from(Failure::usage(
             format!("{err:#}"),
             "pass --journal FILE in a directory you can write to",
-        )
+        )),
     })?;
+    if let Some(bytes) = journal.repaired() {
+        eprintln!(
+            "calperm: warning: the journal {} ended in a record cut off mid-write ({bytes} bytes); it was removed before appending (it was never acknowledged, so nothing was changed on its account)",
+            journal_path.display()
+        );
+    }
     let report = Report::open(options.format, options.report.as_deref())?;
     let script = ScriptFile::write(script_text)?;
     let marker = Marker::random();
 
+    // Changes wait for calperm's acknowledgement on pwsh's standard input (records.rs, Intent).
+    let await_ack = pwsh::awaits_ack(context) && !options.what_if;
     let mut command = Command::new(&pwsh);
     command
         .args(pwsh::arguments(
@@ -83,13 +104,20 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
             marker.as_str(),
             pwsh::non_interactive(context, simulation.is_some()),
             options.what_if,
+            await_ack,
         ))
-        .stdin(Stdio::inherit())
+        .stdin(if await_ack {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if let Some(simulation) = &simulation {
         simulation.apply(&mut command, context.connection_onprem)?;
     }
+
+    pwsh::tie_to_parent(&mut command);
 
     let progress = Progress::on_stderr();
     let interrupt = Interrupt::install(progress.bar());
@@ -108,17 +136,30 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         .stdout
         .take()
         .context("pwsh's standard output is not piped")?;
+    let ack = child.stdin.take();
+    let pid = child.id();
     let child = Arc::new(Mutex::new(child));
     let watchdog = interrupt.watch(Arc::clone(&child));
 
     let mut session = Session {
         journal,
         journal_error: None,
+        written: 0,
+        not_written: 0,
+        ack,
+        pid,
+        interrupted: interrupt.flag(),
         report,
         progress,
         tally: Tally::default(),
     };
     let read = stream::pump(stdout, &marker, &mut session);
+    session.ack = None;
+    if session.journal_error.is_none()
+        && let Err(err) = session.journal.sync()
+    {
+        session.journal_error = Some(format!("{err:#}"));
+    }
     let mut trouble = Vec::new();
     if let Err(err) = read {
         trouble.push(format!("reading pwsh's output failed ({err})"));
@@ -141,6 +182,8 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
 
     let Session {
         journal_error,
+        written,
+        not_written,
         report,
         progress,
         tally,
@@ -164,7 +207,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     report.finish(&tally, &footer);
 
     let verdict = verdict::decide(&tally, child_end, interrupted, &trouble);
-    conclude(verdict, &tally, context, options, &journal_path)
+    conclude(verdict, &tally, context, options, &journal_path, (written, not_written))
 }
 
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.
@@ -174,6 +217,7 @@ fn conclude(
     context: &ScriptContext,
     options: &crate::cli::RunOptions,
     journal: &std::path::Path,
+    (written, not_written): (u64, u64),
 ) -> Result<ExitCode> {
     let resumable = resume::can_resume(context.script) && !options.what_if;
     let again = resume::command(&resume::current_args(), journal, resumable);
@@ -189,6 +233,17 @@ fn conclude(
             "check --monitor: it must name exactly one mailbox or mail user (its UPN or SMTP address is safest); nothing was changed",
         )
         .into()),
+        Verdict::Abnormal(reason) if not_written > 0 => {
+            let message = format!(
+                "{reason}; {} records were received: the first {written} are in the journal {}, the last {not_written} are not, and no change was made after the journal failed",
+                written + not_written,
+                journal.display()
+            );
+            let hint = format!(
+                "free space for the journal, then check with `calperm run audit` and resume with: {again}"
+            );
+            Err(Failure::pwsh_failed(message, Some(hint)).into())
+        }
         Verdict::Abnormal(reason) => {
             let message = match tally.records {
                 0 => format!("{reason}; no record was received (journal: {})", journal.display()),
@@ -234,6 +289,14 @@ fn wait(child: &Mutex<Child>) -> io::Result<ExitStatus> {
 struct Session {
     journal: Journal,
     journal_error: Option<String>,
+    /// Records in the journal, and records received after it failed.
+    written: u64,
+    not_written: u64,
+    /// pwsh's standard input, when the script awaits an acknowledgement before each change.
+    /// Dropping it tells the script to stop before its next change.
+    ack: Option<std::process::ChildStdin>,
+    pid: u32,
+    interrupted: interrupt::Flag,
     report: Report,
     progress: Progress,
     tally: Tally,
@@ -241,6 +304,31 @@ struct Session {
 
 /// Longest unreadable line quoted in a warning.
 const QUOTE_MAX: usize = 1000;
+
+impl Session {
+    /// Appends `record` to the journal. The first failure stops the run: no acknowledgement
+    /// is given any more, and pwsh is asked to stop.
+    fn journal_ok(&mut self, record: &Record) -> bool {
+        match self.journal.append(record) {
+            Ok(()) => {
+                self.written += 1;
+                true
+            }
+            Err(err) => {
+                self.not_written += 1;
+                self.progress.suspend(|| {
+                    eprintln!("calperm: error: {err:#}; stopping the run before its next change")
+                });
+                self.journal_error = Some(format!(
+                    "the journal could not be written ({err:#}); the run was stopped before its next change"
+                ));
+                self.ack = None;
+                pwsh::interrupt(self.pid);
+                false
+            }
+        }
+    }
+}
 
 impl stream::Handler for Session {
     fn text(&mut self, raw: &[u8]) {
@@ -259,12 +347,24 @@ impl stream::Handler for Session {
     }
 
     fn record(&mut self, record: Record) {
-        if let Err(err) = self.journal.append(&record)
-            && self.journal_error.is_none()
-        {
-            self.progress
-                .suspend(|| eprintln!("calperm: warning: {err:#}"));
-            self.journal_error = Some(format!("the journal could not be written ({err:#})"));
+        let journaled = if self.journal_error.is_none() {
+            self.journal_ok(&record)
+        } else {
+            self.not_written += 1;
+            false
+        };
+        if let Record::Intent(_) = record {
+            // The script changes nothing until it reads this line; a closed pipe stops it.
+            if journaled && !self.interrupted.is_set() {
+                if let Some(ack) = &mut self.ack
+                    && ack.write_all(b"ok\n").and_then(|()| ack.flush()).is_err()
+                {
+                    self.ack = None;
+                }
+            } else {
+                self.ack = None;
+            }
+            return;
         }
         self.tally.add(&record);
         self.report.record(&record);

@@ -80,13 +80,66 @@ pub(crate) fn non_interactive(context: &ScriptContext, simulate: bool) -> bool {
         || (context.connection_exo_app && !matches!(context.script, "app-registration" | "setup"))
 }
 
+/// Whether the script waits for calperm's acknowledgement on its standard input before each
+/// change (`-AwaitAck`): the scripts that change mailbox folder permissions, unless the
+/// connection reads the console. `legacy-basic`'s `Get-Credential` needs the terminal on
+/// standard input, so it runs without acknowledgements: its records are still journaled as
+/// they arrive, but pwsh may run ahead of the journal by what the pipe holds.
+pub(crate) fn awaits_ack(context: &ScriptContext) -> bool {
+    matches!(context.script, "grant" | "revoke" | "setup") && !context.connection_legacy_basic
+}
+
+/// Makes sure pwsh does not outlive calperm. On Linux the kernel kills it when calperm dies,
+/// even of SIGKILL (`PR_SET_PDEATHSIG`); everywhere, a script that awaits acknowledgements
+/// stops before its next change once calperm's end of its standard input closes.
+// UNCONFIRMED for Windows: a job object would give the same guarantee there; it is not used, so
+// an orphaned pwsh on Windows stops at its next change (acknowledgement) rather than at once.
+pub(crate) fn tie_to_parent(command: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        let parent = unsafe { libc::getpid() };
+        unsafe {
+            command.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // calperm died before the call above: nobody would kill this child.
+                if libc::getppid() != parent {
+                    libc::_exit(125);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// Asks pwsh to stop as Ctrl-C does (SIGINT): the running pipeline stops and the script's
+/// `finally` blocks disconnect. Windows has no such signal for a child; there the closed
+/// acknowledgement channel stops the script before its next change.
+pub(crate) fn interrupt(pid: u32) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory effects; the child is not reaped yet, so the pid is its own.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
 /// The arguments after the executable:
-/// `-NoLogo -NoProfile [-NonInteractive] [-ExecutionPolicy Bypass] -File <script> -RecordMarker <marker> [-WhatIf]`.
+/// `-NoLogo -NoProfile [-NonInteractive] [-ExecutionPolicy Bypass] -File <script> -RecordMarker <marker> [-WhatIf] [-AwaitAck]`.
 pub(crate) fn arguments(
     script: &Path,
     marker: &str,
     non_interactive: bool,
     what_if: bool,
+    await_ack: bool,
 ) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-NoLogo".into(), "-NoProfile".into()];
     if non_interactive {
@@ -103,6 +156,9 @@ pub(crate) fn arguments(
     args.push(marker.into());
     if what_if {
         args.push("-WhatIf".into());
+    }
+    if await_ack {
+        args.push("-AwaitAck".into());
     }
     args
 }
@@ -124,6 +180,7 @@ mod tests {
             "##calperm:00## ",
             true,
             true,
+            true,
         ));
         let file = args.iter().position(|a| a == "-File").unwrap();
         assert_eq!(
@@ -133,7 +190,8 @@ mod tests {
                 "/tmp/calperm-x.ps1",
                 "-RecordMarker",
                 "##calperm:00## ",
-                "-WhatIf"
+                "-WhatIf",
+                "-AwaitAck"
             ]
         );
         assert_eq!(&args[..3], ["-NoLogo", "-NoProfile", "-NonInteractive"]);
@@ -143,11 +201,11 @@ mod tests {
 
     #[test]
     fn optional_switches_are_left_out() {
-        let args = strings(&arguments(Path::new("s.ps1"), "m", false, false));
+        let args = strings(&arguments(Path::new("s.ps1"), "m", false, false, false));
         assert!(
             !args
                 .iter()
-                .any(|a| a == "-NonInteractive" || a == "-WhatIf")
+                .any(|a| a == "-NonInteractive" || a == "-WhatIf" || a == "-AwaitAck")
         );
         assert_eq!(args.last().unwrap(), "m");
     }

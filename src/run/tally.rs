@@ -63,6 +63,8 @@ impl Tally {
             Record::Setting(setting) => keep(&mut self.settings, setting, &mut self.not_kept),
             Record::Fatal(fatal) => keep(&mut self.fatals, fatal, &mut self.not_kept),
             Record::End(end) => self.end = Some(end.clone()),
+            // Journal-only: the mailbox record that follows says what happened.
+            Record::Intent(_) => {}
         }
     }
 

@@ -93,6 +93,10 @@ impl Journal {
 
     /// Asks the operating system to put what was written on disk (end of a run).
     pub fn sync(&mut self) -> Result<()> {
+        // A pipe or a device (`--journal /dev/stdout`) has nothing to put on disk.
+        if !self.file.metadata().is_ok_and(|m| m.is_file()) {
+            return Ok(());
+        }
         self.file
             .sync_data()
             .with_context(|| format!("writing the journal {} to disk", self.path.display()))

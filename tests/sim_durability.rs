@@ -160,8 +160,9 @@ fn a_run_that_cannot_get_the_state_in_time_says_why() {
     let err = String::from_utf8_lossy(&output.stderr).into_owned()
         + &String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
-    // pwsh wraps error messages to the console width.
-    let flat: String = err
+    // pwsh colours and wraps error messages to the console width.
+    let plain = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(&err, "");
+    let flat: String = plain
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '|')
         .collect();

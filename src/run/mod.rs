@@ -96,7 +96,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     let marker = Marker::random();
 
     // Changes wait for calperm's acknowledgement on pwsh's standard input (records.rs, Intent).
-    let await_ack = pwsh::awaits_ack(context) && !options.what_if;
+    let await_ack = pwsh::awaits_ack(context, script_text) && !options.what_if;
     let mut command = Command::new(&pwsh);
     command
         .args(pwsh::arguments(

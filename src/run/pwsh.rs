@@ -84,9 +84,12 @@ pub(crate) fn non_interactive(context: &ScriptContext, simulate: bool) -> bool {
 /// change (`-AwaitAck`): the scripts that change mailbox folder permissions, unless the
 /// connection reads the console. `legacy-basic`'s `Get-Credential` needs the terminal on
 /// standard input, so it runs without acknowledgements: its records are still journaled as
-/// they arrive, but pwsh may run ahead of the journal by what the pipe holds.
-pub(crate) fn awaits_ack(context: &ScriptContext) -> bool {
-    matches!(context.script, "grant" | "revoke" | "setup") && !context.connection_legacy_basic
+/// they arrive, but pwsh may run ahead of the journal by what the pipe holds. A template
+/// replaced with `--templates` that does not declare `-AwaitAck` runs without them too.
+pub(crate) fn awaits_ack(context: &ScriptContext, script_text: &str) -> bool {
+    matches!(context.script, "grant" | "revoke" | "setup")
+        && !context.connection_legacy_basic
+        && script_text.contains("[switch] $AwaitAck")
 }
 
 /// Makes sure pwsh does not outlive calperm. On Linux the kernel kills it when calperm dies,

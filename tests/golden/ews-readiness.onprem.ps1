@@ -86,6 +86,23 @@ function Stop-CalpermRun {
     throw ('calperm stopped: ' + $Kind)
 }
 
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
+}
+
 # The catch of a script's main block: a stop has already reported itself; anything else ends
 # the run as a fatal error.
 function Write-CalpermUnexpected {

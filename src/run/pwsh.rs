@@ -95,16 +95,38 @@ pub(crate) fn awaits_ack(context: &ScriptContext, script_text: &str) -> bool {
 /// Makes sure pwsh does not outlive calperm. On Linux the kernel kills it when calperm dies,
 /// even of SIGKILL (`PR_SET_PDEATHSIG`); everywhere, a script that awaits acknowledgements
 /// stops before its next change once calperm's end of its standard input closes.
+/// Call it last, when `command` has its arguments and environment.
 // UNCONFIRMED for Windows: a job object would give the same guarantee there; it is not used, so
 // an orphaned pwsh on Windows stops at its next change (acknowledgement) rather than at once.
 pub(crate) fn tie_to_parent(command: &mut std::process::Command) {
     #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::process::CommandExt;
-        // SAFETY: only async-signal-safe calls between fork and exec.
+    linux::die_with_parent(command);
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::{CString, OsString};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    /// Sets `PR_SET_PDEATHSIG` in the child, then execs pwsh itself with `execve`. The exec is
+    /// done here because std's own exec (`execvp`) hands a file the kernel cannot run to
+    /// `/bin/sh`, which would turn "not an executable" (exit 3) into a failed run (exit 4).
+    pub(super) fn die_with_parent(command: &mut Command) {
+        let Some(exec) = Exec::of(command) else {
+            return;
+        };
+        // SAFETY: getpid has no preconditions.
         let parent = unsafe { libc::getpid() };
+        // SAFETY: between fork and exec the closure calls only async-signal-safe functions
+        // (prctl, getppid, _exit, execve) on memory prepared before the fork.
         unsafe {
             command.pre_exec(move || {
+                // Captures `exec` whole (Send + Sync), not its raw-pointer fields.
+                let exec = &exec;
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -112,12 +134,68 @@ pub(crate) fn tie_to_parent(command: &mut std::process::Command) {
                 if libc::getppid() != parent {
                     libc::_exit(125);
                 }
-                Ok(())
+                libc::execve(exec.program.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
+                Err(std::io::Error::last_os_error())
             });
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = command;
+
+    /// Program, arguments and environment as `execve` takes them, built before the fork.
+    struct Exec {
+        program: CString,
+        argv: Vec<*const libc::c_char>,
+        envp: Vec<*const libc::c_char>,
+        _strings: Vec<CString>,
+    }
+
+    // SAFETY: the pointers point into `_strings`, owned by the same value and never changed.
+    unsafe impl Send for Exec {}
+    unsafe impl Sync for Exec {}
+
+    impl Exec {
+        fn of(command: &Command) -> Option<Exec> {
+            let cstring = |bytes: &[u8]| CString::new(bytes).ok();
+            let program = cstring(command.get_program().as_bytes())?;
+            // Only a path: std would search PATH, execve does not.
+            if !command.get_program().as_bytes().contains(&b'/') {
+                return None;
+            }
+            let mut argv_strings = vec![program.clone()];
+            for arg in command.get_args() {
+                argv_strings.push(cstring(arg.as_bytes())?);
+            }
+            let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+            for (key, value) in command.get_envs() {
+                env.retain(|(k, _)| k != key);
+                if let Some(value) = value {
+                    env.push((key.to_os_string(), value.to_os_string()));
+                }
+            }
+            let mut env_strings = Vec::new();
+            for (key, value) in env {
+                let mut pair = key.as_bytes().to_vec();
+                pair.push(b'=');
+                pair.extend_from_slice(value.as_bytes());
+                env_strings.push(cstring(&pair)?);
+            }
+            let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
+                strings
+                    .iter()
+                    .map(|s| s.as_ptr())
+                    .chain(std::iter::once(std::ptr::null()))
+                    .collect()
+            };
+            let argv = pointers(&argv_strings);
+            let envp = pointers(&env_strings);
+            argv_strings.extend(env_strings);
+            Some(Exec {
+                program,
+                argv,
+                envp,
+                _strings: argv_strings,
+            })
+        }
+    }
 }
 
 /// Asks pwsh to stop as Ctrl-C does (SIGINT): the running pipeline stops and the script's

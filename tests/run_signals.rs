@@ -403,7 +403,7 @@ fn a_resumed_journal_with_a_cut_off_last_line_is_repaired_not_glued() {
     let journal = sandbox.file("j.jsonl");
     std::fs::write(
         &journal,
-        "{\"type\":\"start\",\"script\":\"grant\"}\n{\"type\":\"intent\",\"mailbox\":\"adele.va",
+        "{\"type\":\"start\",\"script\":\"grant\"}\n{\"type\":\"mailbox\",\"mailbox\":\"adele.va",
     )
     .unwrap();
     let output = sandbox

@@ -96,11 +96,13 @@ fn two_runs_on_one_state_file_keep_both_changes() {
     let sandbox = Sandbox::new();
     let state = sandbox.file("state.json");
     // The first holds the tenant a while after its change; the second starts meanwhile.
+    let loaded = sandbox.file("first-changed");
     let first = sim_script(
         &sandbox,
         &format!(
-            "{}\nStart-Sleep -Seconds 3\nDisconnect-ExchangeOnline -Confirm:$false",
-            add("adele.vance@contoso.com", "Editor")
+            "{}\nSet-Content -LiteralPath '{}' -Value 1\nStart-Sleep -Seconds 3\nDisconnect-ExchangeOnline -Confirm:$false",
+            add("adele.vance@contoso.com", "Editor"),
+            loaded.display()
         ),
     );
     let second = sim_script(
@@ -113,10 +115,8 @@ fn two_runs_on_one_state_file_keep_both_changes() {
     let mut one = pwsh_command(&pwsh, &sandbox, &first, &state)
         .spawn()
         .unwrap();
-    // The first has loaded the tenant (and taken the lock) once its log exists.
-    let log = sandbox.file("state.json.log");
-    common::wait_for(Duration::from_secs(60), "the first run to load", || {
-        log.exists()
+    common::wait_for(Duration::from_secs(60), "the first run's change", || {
+        loaded.exists()
     });
     let two = pwsh_command(&pwsh, &sandbox, &second, &state)
         .output()

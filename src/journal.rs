@@ -40,8 +40,10 @@ impl Journal {
             )
             .into());
         }
+        // create_new where the file is new, so two runs starting at once cannot both take it.
+        let exists = std::fs::symlink_metadata(path).is_ok();
         let file = OpenOptions::new()
-            .create(true)
+            .create_new(!exists)
             .append(true)
             .open(path)
             .with_context(|| format!("opening the journal {}", path.display()))?;
@@ -238,6 +240,20 @@ fn shorten(line: &str) -> String {
     } else {
         format!("{}…", line.chars().take(MAX).collect::<String>())
     }
+}
+
+/// A journal name in `dir` that is not taken yet: `default_file_name`, else the same with `-2`,
+/// `-3`, … before `.jsonl` (two runs started within one second).
+pub fn free_default_path(dir: &Path, now: std::time::SystemTime) -> PathBuf {
+    let name = default_file_name(now);
+    let stem = name.trim_end_matches(".jsonl");
+    let mut path = dir.join(&name);
+    let mut n = 2;
+    while std::fs::symlink_metadata(&path).is_ok() {
+        path = dir.join(format!("{stem}-{n}.jsonl"));
+        n += 1;
+    }
+    path
 }
 
 /// The name of a new journal: `calperm-journal-<UTC yyyyMMddTHHmmssZ>.jsonl`.
@@ -497,6 +513,20 @@ mod tests {
             assert!(ensure_not_journal(&journal, &link).is_err());
         }
         assert!(ensure_not_journal(&journal, &dir.path().join("r.csv")).is_ok());
+    }
+
+    #[test]
+    fn a_default_name_taken_in_the_same_second_gets_a_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let first = free_default_path(dir.path(), now);
+        assert_eq!(first, dir.path().join(default_file_name(now)));
+        std::fs::write(&first, "x\n").unwrap();
+        let second = free_default_path(dir.path(), now);
+        assert_eq!(
+            second.file_name().unwrap(),
+            "calperm-journal-20231114T221320Z-2.jsonl"
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ use report::{Footer, Report};
 use script_file::ScriptFile;
 use simulate::Simulation;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -263,7 +263,7 @@ fn journal_path(options: &crate::cli::RunOptions, context: &ScriptContext) -> Re
     let path = match (&options.journal, &context.resume_journal) {
         (Some(path), _) => path.clone(),
         (None, Some(resumed)) => PathBuf::from(resumed),
-        (None, None) => PathBuf::from(journal::default_file_name(SystemTime::now())),
+        (None, None) => journal::free_default_path(Path::new(""), SystemTime::now()),
     };
     std::path::absolute(&path)
         .with_context(|| format!("resolving the journal path {}", path.display()))

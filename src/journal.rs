@@ -309,7 +309,8 @@ pub fn grant_changes(records: &[Record]) -> Vec<Mailbox> {
     let mut by_mailbox: BTreeMap<String, Mailbox> = BTreeMap::new();
     // The last intent per mailbox of the current run, not answered yet.
     let mut open: BTreeMap<String, Intent> = BTreeMap::new();
-    let settle = |open: &mut BTreeMap<String, Intent>, by_mailbox: &mut BTreeMap<String, Mailbox>| {
+    let settle = |open: &mut BTreeMap<String, Intent>,
+                  by_mailbox: &mut BTreeMap<String, Mailbox>| {
         for (key, intent) in std::mem::take(open) {
             if let Some(change) = unconfirmed_change(intent) {
                 by_mailbox.entry(key).or_insert(change);
@@ -503,7 +504,10 @@ mod tests {
         let journal = dir.path().join("j.jsonl");
         let other = dir.path().join("sub/../j.jsonl");
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        assert!(ensure_not_journal(&journal, &other).is_err(), "not existing yet");
+        assert!(
+            ensure_not_journal(&journal, &other).is_err(),
+            "not existing yet"
+        );
         std::fs::write(&journal, "").unwrap();
         assert!(ensure_not_journal(&journal, &other).is_err());
         #[cfg(unix)]

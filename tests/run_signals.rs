@@ -78,7 +78,11 @@ fn wait_until_mid_run(run: &Run) {
 
 fn signal(child: &Child, signal: libc::c_int) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill({pid}, {signal})");
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
 }
 
 /// Processes (of this user) started with CALPERM_SIM_STATE=`state`: the run's pwsh.
@@ -156,7 +160,10 @@ fn audit(sandbox: &Sandbox, state: &Path) -> Audit {
         .map(|r| {
             (
                 r["mailbox"].as_str().unwrap().to_lowercase(),
-                (r["outcome"].as_str().unwrap().to_string(), r["previous"].clone()),
+                (
+                    r["outcome"].as_str().unwrap().to_string(),
+                    r["previous"].clone(),
+                ),
             )
         })
         .collect()
@@ -189,7 +196,8 @@ fn journaled_mailboxes(lines: &[Value]) -> BTreeSet<String> {
         .iter()
         .filter(|r| {
             r["type"] == "intent"
-                || (r["type"] == "mailbox" && matches!(r["outcome"].as_str(), Some("added" | "updated")))
+                || (r["type"] == "mailbox"
+                    && matches!(r["outcome"].as_str(), Some("added" | "updated")))
         })
         .map(|r| r["mailbox"].as_str().unwrap().to_lowercase())
         .collect()
@@ -262,7 +270,10 @@ fn sigint_to_calperm_alone_stops_the_run_promptly() {
     let took = sent.elapsed();
     let err = std::fs::read_to_string(&run.stderr).unwrap();
     assert_eq!(status.code(), Some(4), "{err}");
-    assert!(took < Duration::from_secs(8), "took {took:?} to stop: {err}");
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?} to stop: {err}"
+    );
     let lines = journal_lines(&run.journal);
     assert!(
         mailbox_records(&lines) < 1500,
@@ -387,13 +398,24 @@ fn journal_on_an_existing_file_is_refused_without_resume() {
     std::fs::write(&journal, before).unwrap();
     let output = sandbox
         .command()
-        .args(["run", "grant", "--monitor", MONITOR, "--pwsh", "/bin/true", "--journal"])
+        .args([
+            "run",
+            "grant",
+            "--monitor",
+            MONITOR,
+            "--pwsh",
+            "/bin/true",
+            "--journal",
+        ])
         .arg(&journal)
         .output()
         .unwrap();
     let err = common::stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{err}");
-    assert!(err.contains("already exists") && err.contains("--resume"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("--resume"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), before);
 }
 

@@ -54,7 +54,9 @@ fn monitor_rights(pwsh: &Path, sandbox: &Sandbox, state: &Path, mailbox: &str) -
              if ($e.Count -eq 0) {{ 'none' }} else {{ $e[0].AccessRights -join ',' }}"
         ),
     );
-    let output = pwsh_command(pwsh, sandbox, &script, state).output().unwrap();
+    let output = pwsh_command(pwsh, sandbox, &script, state)
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "{}",
@@ -161,7 +163,9 @@ fn a_run_that_cannot_get_the_state_in_time_says_why() {
         + &String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
     // pwsh colours and wraps error messages to the console width.
-    let plain = regex::Regex::new("\x1b\\[[0-9;]*m").unwrap().replace_all(&err, "");
+    let plain = regex::Regex::new("\x1b\\[[0-9;]*m")
+        .unwrap()
+        .replace_all(&err, "");
     let flat: String = plain
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '|')

@@ -207,7 +207,14 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     report.finish(&tally, &footer);
 
     let verdict = verdict::decide(&tally, child_end, interrupted, &trouble);
-    conclude(verdict, &tally, context, options, &journal_path, (written, not_written))
+    conclude(
+        verdict,
+        &tally,
+        context,
+        options,
+        &journal_path,
+        (written, not_written),
+    )
 }
 
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.

@@ -134,7 +134,11 @@ mod linux {
                 if libc::getppid() != parent {
                     libc::_exit(125);
                 }
-                libc::execve(exec.program.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
+                libc::execve(
+                    exec.program.as_ptr(),
+                    exec.argv.as_ptr(),
+                    exec.envp.as_ptr(),
+                );
                 Err(std::io::Error::last_os_error())
             });
         }

@@ -93,7 +93,10 @@ impl Journal {
             .with_context(|| format!("writing to the journal {}", self.path.display()))
     }
 
-    /// Asks the operating system to put what was written on disk (end of a run).
+    /// Asks the operating system to put what was written on disk (end of a run). Not done per
+    /// record: measured on the 2,000-mailbox simulated grant, an fdatasync after every intent
+    /// made the run about 50 % slower on a shared disk; a record handed to the operating
+    /// system already survives calperm and pwsh being killed, only not a power cut.
     pub fn sync(&mut self) -> Result<()> {
         // A pipe or a device (`--journal /dev/stdout`) has nothing to put on disk.
         if !self.file.metadata().is_ok_and(|m| m.is_file()) {

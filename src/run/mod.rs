@@ -213,8 +213,20 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         context,
         options,
         &journal_path,
-        (written, not_written),
+        JournalCount {
+            written,
+            not_written,
+            guarded: await_ack || options.what_if,
+        },
     )
+}
+
+/// How much of the run reached the journal. `guarded`: the script waited for an
+/// acknowledgement before each change, so nothing changed after the journal failed.
+struct JournalCount {
+    written: u64,
+    not_written: u64,
+    guarded: bool,
 }
 
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.
@@ -224,8 +236,13 @@ fn conclude(
     context: &ScriptContext,
     options: &crate::cli::RunOptions,
     journal: &std::path::Path,
-    (written, not_written): (u64, u64),
+    count: JournalCount,
 ) -> Result<ExitCode> {
+    let JournalCount {
+        written,
+        not_written,
+        guarded,
+    } = count;
     let resumable = resume::can_resume(context.script) && !options.what_if;
     let again = resume::command(&resume::current_args(), journal, resumable);
     match verdict {
@@ -241,8 +258,13 @@ fn conclude(
         )
         .into()),
         Verdict::Abnormal(reason) if not_written > 0 => {
+            let after = if guarded {
+                "no change was made after the journal failed"
+            } else {
+                "pwsh was asked to stop, but may have made changes after the journal failed (this script does not wait for the journal)"
+            };
             let message = format!(
-                "{reason}; {} records were received: the first {written} are in the journal {}, the last {not_written} are not, and no change was made after the journal failed",
+                "{reason}; {} records were received: the first {written} are in the journal {}, the last {not_written} are not, and {after}",
                 written + not_written,
                 journal.display()
             );

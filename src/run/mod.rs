@@ -71,7 +71,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     let resuming = context
         .resume_journal
         .as_deref()
-        .is_some_and(|resumed| journal::same_file(&journal_path, std::path::Path::new(resumed)));
+        .is_some_and(|resumed| journal::same_file(&journal_path, Path::new(resumed)));
     let new_journal = !journal_path.exists();
     let opened = if resuming {
         Journal::resume(&journal_path)
@@ -346,7 +346,7 @@ impl Session {
             Err(err) => {
                 self.not_written += 1;
                 self.progress.suspend(|| {
-                    eprintln!("calperm: error: {err:#}; stopping the run before its next change")
+                    eprintln!("calperm: warning: {err:#}; stopping the run before its next change")
                 });
                 self.journal_error = Some(format!(
                     "the journal could not be written ({err:#}); the run was stopped before its next change"

@@ -95,7 +95,11 @@ pub(crate) fn awaits_ack(context: &ScriptContext, script_text: &str) -> bool {
 /// Makes sure pwsh does not outlive calperm. On Linux the kernel kills it when calperm dies,
 /// even of SIGKILL (`PR_SET_PDEATHSIG`); everywhere, a script that awaits acknowledgements
 /// stops before its next change once calperm's end of its standard input closes.
-/// Call it last, when `command` has its arguments and environment.
+/// Call it last, when `command` has its arguments and environment. The kernel sends the
+/// signal when the *thread* that spawned pwsh ends, not only the process: spawn from a thread
+/// that outlives the child (the main thread, or one that waits for it).
+// UNCONFIRMED: on Linux, a pwsh started by sudo or a setuid wrapper loses PDEATHSIG at exec (the
+// kernel clears it for set-user-ID programs); pwsh is not one.
 // UNCONFIRMED for Windows: a job object would give the same guarantee there; it is not used, so
 // an orphaned pwsh on Windows stops at its next change (acknowledgement) rather than at once.
 pub(crate) fn tie_to_parent(command: &mut std::process::Command) {

@@ -342,6 +342,24 @@ mod tests {
     }
 
     #[test]
+    fn acknowledgements_only_where_mailbox_rights_change_and_the_console_is_free() {
+        let declared = "param([string] $RecordMarker = '',\n    [switch] $AwaitAck\n)";
+        assert!(awaits_ack(&context(&["grant"]), declared));
+        assert!(awaits_ack(&context(&["revoke"]), declared));
+        assert!(awaits_ack(&context(&["setup"]), declared));
+        assert!(!awaits_ack(&context(&["audit"]), declared));
+        assert!(
+            !awaits_ack(&context(&["grant"]), "param([string] $RecordMarker = '')"),
+            "a replaced template without the parameter"
+        );
+        let basic = ["grant", "--connection", "legacy-basic"];
+        assert!(
+            !awaits_ack(&context(&basic), declared),
+            "Get-Credential reads the console"
+        );
+    }
+
+    #[test]
     fn explicit_path_that_does_not_exist_is_exit_3_with_the_install_hint() {
         let err = locate(Some(Path::new("/nonexistent/pwsh"))).unwrap_err();
         let failure = err.downcast_ref::<Failure>().unwrap();

@@ -74,6 +74,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page.
     [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding($false)
@@ -123,7 +125,7 @@ function Confirm-CalpermIntent {
     param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
     if (-not $RecordMarker) { return }
     Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
-    if (-not $AwaitAck) { return }
+    if (-not $script:AwaitAck) { return }
     $answer = [Console]::In.ReadLine()
     if ($answer -ne 'ok') {
         # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.

@@ -101,6 +101,9 @@ pub struct RevokeEntry {
     pub granted: Vec<String>,
     /// The rights before the grant (restore), or the rights the revoke removed (add).
     pub previous: Vec<String>,
+    /// The grant stopped while adding the entry without having read it first: an entry with the
+    /// granted rights may be the grant's or may have been there before, so it is left alone.
+    pub uncertain: bool,
 }
 
 pub fn script_name(script: Script) -> &'static str {
@@ -227,6 +230,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
                     action: u.action,
                     granted: u.granted,
                     previous: u.previous,
+                    uncertain: u.uncertain,
                 })
                 .collect()
         }

@@ -271,6 +271,9 @@ pub struct Undo {
     pub action: &'static str,
     pub granted: Vec<String>,
     pub previous: Vec<String>,
+    /// An add the journal shows only by its intent, made without reading first: whether it
+    /// happened (and whether an entry there now is the grant's) is decided from the live state.
+    pub uncertain: bool,
 }
 
 /// What `revoke --from-journal` undoes: the changes of a grant (or setup) journal, or the
@@ -350,6 +353,16 @@ fn grant_undo(path: &Path, identity: &RunIdentity, records: &[Record]) -> Result
             changes.entry(m.mailbox.to_lowercase()).or_default().push(m);
         }
     }
+    // Changes the journal shows only by an intent that no mailbox record answered.
+    let unconfirmed: Vec<Mailbox> = journal::grant_changes(records)
+        .into_iter()
+        .filter(|m| m.kind.as_deref() == Some(journal::UNCONFIRMED))
+        .collect();
+    for m in &unconfirmed {
+        changes
+            .entry(m.mailbox.to_lowercase())
+            .or_insert_with(|| vec![m]);
+    }
     let mut undo = Vec::new();
     for (_, list) in changes {
         let first = list[0];
@@ -417,6 +430,8 @@ fn grant_undo(path: &Path, identity: &RunIdentity, records: &[Record]) -> Result
             },
             granted,
             previous,
+            uncertain: first.kind.as_deref() == Some(journal::UNCONFIRMED)
+                && first.previous.is_none(),
         });
     }
     Ok(undo)
@@ -475,6 +490,7 @@ fn revoke_undo(path: &Path, records: &[Record], run: &ThisRun<'_>) -> Result<Vec
             continue;
         }
         undo.push(Undo {
+            uncertain: false,
             mailbox: m.mailbox.clone(),
             folder_identity: folder(path, m)?,
             action: "add",

@@ -19,6 +19,11 @@ pub enum Record {
     Monitor(Monitor),
     /// One mailbox's outcome (grant, audit, revoke).
     Mailbox(Mailbox),
+    /// A change about to be made (grant, revoke), written before it. Run by calperm with
+    /// `-AwaitAck`, the script makes the change only after calperm has journaled this record and
+    /// said so on the script's standard input; an intent without a later mailbox record means
+    /// the run stopped while the change was in flight.
+    Intent(Intent),
     /// One step's outcome (execution-policy, setup, ews-readiness).
     Step(Step),
     /// One object of the app registration (application, service principal, permission, consent,
@@ -179,6 +184,22 @@ pub struct Mailbox {
     /// Exchange cmdlet calls made for this mailbox.
     #[serde(default)]
     pub calls: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    pub mailbox: String,
+    /// `add` (Add-MailboxFolderPermission), `set` (Set-…) or `remove` (Remove-…).
+    pub action: String,
+    pub folder_identity: String,
+    /// The monitor's rights before the change, when known (`set`, `remove`). An `add` made
+    /// without reading first has none: it succeeds only where the monitor had no entry.
+    #[serde(default)]
+    pub previous: Option<Vec<String>>,
+    /// The rights the change sets (`add`, `set`).
+    #[serde(default)]
+    pub rights: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,9 +1,11 @@
-//! Ctrl-C while pwsh runs.
+//! Ctrl-C, SIGTERM and SIGHUP while pwsh runs.
 //!
-//! The terminal sends SIGINT to pwsh as well as to calperm. calperm does not die of it: it notes
-//! the interruption and keeps reading, so the records pwsh still writes while it stops (its
-//! `finally` blocks disconnect from Exchange) reach the journal; then it removes the temp files
-//! and exits 4 with the command that resumes the run. A second Ctrl-C kills pwsh at once.
+//! The terminal sends SIGINT to pwsh as well as to calperm; a supervisor (`kill`, systemd, a
+//! closed SSH session) signals calperm alone. Either way calperm does not die of it: it passes
+//! SIGINT on to pwsh, stops acknowledging changes (the script then stops before its next one),
+//! notes the interruption and keeps reading, so the records pwsh still writes while it stops
+//! (its `finally` blocks disconnect from Exchange) reach the journal; then it removes the temp
+//! files and exits 4 with the command that resumes the run. A second signal kills pwsh at once.
 //!
 //! pwsh itself exits 0 after Ctrl-C in a `-File` script (exchange.md §8.2), so the flag, not the
 //! exit code, is what tells an interrupted run from a finished one.
@@ -49,7 +51,7 @@ impl Interrupt {
                 };
                 if let Err(err) = ctrlc::set_handler(handler) {
                     eprintln!(
-                        "calperm: warning: cannot catch Ctrl-C ({err}); an interrupted run may leave its temp files"
+                        "calperm: warning: cannot catch Ctrl-C, SIGTERM or SIGHUP ({err}); an interrupted run may leave its temp files"
                     );
                 }
                 shared
@@ -66,13 +68,30 @@ impl Interrupt {
         self.shared.presses.load(Ordering::SeqCst) > 0
     }
 
-    /// Watches for a second Ctrl-C and then kills `child`, until the returned guard is stopped.
+    /// A cheap handle that tells whether the run was interrupted, for the reading thread.
+    pub(crate) fn flag(&self) -> Flag {
+        Flag {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Passes the first signal on to `child` as SIGINT and kills it on the second, until the
+    /// returned guard is stopped.
     pub(crate) fn watch(&self, child: Arc<Mutex<Child>>) -> Watchdog {
         let done = Arc::new(AtomicBool::new(false));
         let (shared, stop) = (Arc::clone(&self.shared), Arc::clone(&done));
+        let pid = child.lock().map(|c| c.id()).ok();
         let thread = std::thread::spawn(move || {
+            let mut passed_on = false;
             while !stop.load(Ordering::SeqCst) {
-                if shared.presses.load(Ordering::SeqCst) >= 2 {
+                let presses = shared.presses.load(Ordering::SeqCst);
+                if presses >= 1 && !passed_on {
+                    passed_on = true;
+                    if let Some(pid) = pid {
+                        super::pwsh::interrupt(pid);
+                    }
+                }
+                if presses >= 2 {
                     if let Ok(mut child) = child.lock() {
                         // An already-ended child makes this an error that means nothing.
                         let _ = child.kill();
@@ -86,6 +105,17 @@ impl Interrupt {
             done,
             thread: Some(thread),
         }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Flag {
+    shared: Arc<Shared>,
+}
+
+impl Flag {
+    pub(crate) fn is_set(&self) -> bool {
+        self.shared.presses.load(Ordering::SeqCst) > 0
     }
 }
 

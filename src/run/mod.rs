@@ -39,7 +39,7 @@ use report::{Footer, Report};
 use script_file::ScriptFile;
 use simulate::Simulation;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -69,11 +69,26 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
         pwsh::non_interactive(context, options.simulate.is_some()),
         &[],
     )?;
-    let (tally, journal_path, report_trouble) = run.close();
+    let closed = run.close();
     let mut trouble = end.trouble;
-    trouble.extend(report_trouble);
-    let verdict = verdict::decide(&tally, end.child, end.interrupted, &trouble);
-    conclude(verdict, &tally, context, options, &journal_path)
+    trouble.extend(closed.report_trouble);
+    let verdict = verdict::decide(&closed.tally, end.child, end.interrupted, &trouble);
+    conclude(
+        verdict,
+        &closed.tally,
+        context,
+        options,
+        &closed.journal_path,
+        closed.journal_count,
+    )
+}
+
+/// How much of the run reached the journal. `guarded`: every script waited for an
+/// acknowledgement before each change, so nothing changed after the journal failed.
+pub(crate) struct JournalCount {
+    written: u64,
+    not_written: u64,
+    guarded: bool,
 }
 
 /// What every pwsh process of one run shares: the simulation, pwsh, the journal, the report and
@@ -86,8 +101,19 @@ pub(crate) struct Run<'a> {
     pwsh: PathBuf,
     journal_path: PathBuf,
     new_journal: bool,
+    /// Every script so far waited for an acknowledgement before each change (or changed nothing).
+    guarded: bool,
     pub(crate) session: Session,
     interrupt: Interrupt,
+}
+
+/// What a closed run leaves for its verdict.
+pub(crate) struct Closed {
+    pub(crate) tally: Tally,
+    pub(crate) journal_path: PathBuf,
+    /// What went wrong writing the report, if anything.
+    pub(crate) report_trouble: Option<String>,
+    pub(crate) journal_count: JournalCount,
 }
 
 /// How one pwsh process ended.
@@ -109,15 +135,34 @@ impl<'a> Run<'a> {
             None => None,
         };
         let pwsh = pwsh::locate(options.pwsh.as_deref())?;
-        let report = Report::open(options.format, options.report.as_deref())?;
         let journal_path = journal_path(options, context)?;
+        if let Some(report) = &options.report {
+            journal::ensure_not_journal(&journal_path, report)?;
+        }
+        let report = Report::open(options.format, options.report.as_deref())?;
+        let resuming = context
+            .resume_journal
+            .as_deref()
+            .is_some_and(|resumed| journal::same_file(&journal_path, Path::new(resumed)));
         let new_journal = !journal_path.exists();
-        let journal = Journal::open(&journal_path).map_err(|err| {
-            Failure::usage(
+        let opened = if resuming {
+            Journal::resume(&journal_path)
+        } else {
+            Journal::create(&journal_path)
+        };
+        let journal = opened.map_err(|err| match err.downcast::<Failure>() {
+            Ok(failure) => failure.into(),
+            Err(err) => anyhow::Error::from(Failure::usage(
                 format!("{err:#}"),
                 "pass --journal FILE in a directory you can write to",
-            )
+            )),
         })?;
+        if let Some(bytes) = journal.repaired() {
+            eprintln!(
+                "calperm: warning: the journal {} ended in a record cut off mid-write ({bytes} bytes); it was removed before appending (it was never acknowledged, so nothing was changed on its account)",
+                journal_path.display()
+            );
+        }
         let progress = Progress::on_stderr();
         let interrupt = Interrupt::install(progress.bar());
         Ok(Run {
@@ -127,6 +172,7 @@ impl<'a> Run<'a> {
             pwsh,
             journal_path,
             new_journal,
+            guarded: true,
             session: Session {
                 simulated_tenant: options.simulate.as_deref().map(|p| {
                     std::path::absolute(p)
@@ -136,6 +182,11 @@ impl<'a> Run<'a> {
                 }),
                 journal,
                 journal_error: None,
+                written: 0,
+                not_written: 0,
+                ack: None,
+                pid: None,
+                interrupted: interrupt.flag(),
                 report,
                 progress,
                 tally: Tally::default(),
@@ -167,6 +218,9 @@ impl<'a> Run<'a> {
         let script = ScriptFile::write(script_text)?;
         let marker = Marker::random();
 
+        // Changes wait for calperm's acknowledgement on pwsh's standard input (records.rs, Intent).
+        let await_ack = pwsh::awaits_ack(self.context, script_text) && !self.options.what_if;
+        self.guarded &= await_ack || self.options.what_if;
         let mut command = Command::new(&self.pwsh);
         command
             .args(pwsh::arguments(
@@ -174,6 +228,7 @@ impl<'a> Run<'a> {
                 marker.as_str(),
                 non_interactive,
                 self.options.what_if,
+                await_ack,
             ))
             .args(pwsh::secret_arguments(self.context, script_text))
             .args(
@@ -181,12 +236,17 @@ impl<'a> Run<'a> {
                     .iter()
                     .flat_map(|(name, value)| [format!("-{name}"), value.clone()]),
             )
-            .stdin(Stdio::inherit())
+            .stdin(if await_ack {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(simulation) = &self.simulation {
             simulation.apply(&mut command, self.context.connection_onprem)?;
         }
+        pwsh::tie_to_parent(&mut command);
 
         let mut child = match command.spawn() {
             Ok(child) => child,
@@ -204,10 +264,18 @@ impl<'a> Run<'a> {
             .stdout
             .take()
             .context("pwsh's standard output is not piped")?;
+        self.session.ack = child.stdin.take();
+        self.session.pid = Some(child.id());
         let child = Arc::new(Mutex::new(child));
         let watchdog = self.interrupt.watch(Arc::clone(&child));
 
         let read = stream::pump(stdout, &marker, &mut self.session);
+        self.session.ack = None;
+        if self.session.journal_error.is_none()
+            && let Err(err) = self.session.journal.sync()
+        {
+            self.session.journal_error = Some(format!("{err:#}"));
+        }
         let mut trouble = Vec::new();
         if let Err(err) = read {
             trouble.push(format!("reading pwsh's output failed ({err})"));
@@ -216,6 +284,7 @@ impl<'a> Run<'a> {
         }
         let status = wait(&child);
         watchdog.stop();
+        self.session.pid = None;
 
         if let Err(err) = script.remove() {
             eprintln!("calperm: warning: {err:#}");
@@ -247,9 +316,8 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Removes the simulation's files and writes the end of the report. Returns the whole run's
-    /// tally, the journal's path and what went wrong writing the report, if anything.
-    pub(crate) fn close(self) -> (Tally, PathBuf, Option<String>) {
+    /// Removes the simulation's files and writes the end of the report.
+    pub(crate) fn close(self) -> Closed {
         let sim_state = self.simulation.as_ref().map(|s| s.state().to_path_buf());
         if let Some(simulation) = self.simulation
             && let Err(err) = simulation.remove()
@@ -257,6 +325,8 @@ impl<'a> Run<'a> {
             eprintln!("calperm: warning: {err:#}");
         }
         let Session {
+            written,
+            not_written,
             report,
             progress,
             tally,
@@ -269,8 +339,17 @@ impl<'a> Run<'a> {
             report_file: self.options.report.clone(),
             sim_state,
         };
-        let trouble = report.finish(&tally, &footer);
-        (tally, self.journal_path, trouble)
+        let report_trouble = report.finish(&tally, &footer);
+        Closed {
+            tally,
+            journal_path: self.journal_path,
+            report_trouble,
+            journal_count: JournalCount {
+                written,
+                not_written,
+                guarded: self.guarded,
+            },
+        }
     }
 }
 
@@ -284,7 +363,13 @@ pub(crate) fn conclude(
     context: &ScriptContext,
     options: &crate::cli::RunOptions,
     journal: &std::path::Path,
+    count: JournalCount,
 ) -> Result<ExitCode> {
+    let JournalCount {
+        written,
+        not_written,
+        guarded,
+    } = count;
     let resumable = (resume::can_resume(context.script)
         || (context.script == "app-registration" && context.restrict_to_group.is_some()))
         && !options.what_if;
@@ -301,6 +386,22 @@ pub(crate) fn conclude(
             if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") { JOURNAL_MISMATCH_HINT } else { "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed" },
         )
         .into()),
+        Verdict::Abnormal(reason) if not_written > 0 => {
+            let after = if guarded {
+                "no change was made after the journal failed"
+            } else {
+                "pwsh was asked to stop, but may have made changes after the journal failed (this script does not wait for the journal)"
+            };
+            let message = format!(
+                "{reason}; {} records were received: the first {written} are in the journal {}, the last {not_written} are not, and {after}",
+                written + not_written,
+                journal.display()
+            );
+            let hint = format!(
+                "free space for the journal, then check with `calperm run audit` and resume with: {again}"
+            );
+            Err(Failure::pwsh_failed(message, Some(hint)).into())
+        }
         Verdict::Abnormal(reason) => {
             let message = match tally.records {
                 0 => format!("{reason}; no record was received (journal: {})", journal.display()),
@@ -320,7 +421,7 @@ fn journal_path(options: &crate::cli::RunOptions, context: &ScriptContext) -> Re
     let path = match (&options.journal, &context.resume_journal) {
         (Some(path), _) => path.clone(),
         (None, Some(resumed)) => PathBuf::from(resumed),
-        (None, None) => PathBuf::from(journal::default_file_name(SystemTime::now())),
+        (None, None) => journal::free_default_path(Path::new(""), SystemTime::now()),
     };
     std::path::absolute(&path)
         .with_context(|| format!("resolving the journal path {}", path.display()))
@@ -348,6 +449,15 @@ pub(crate) struct Session {
     simulated_tenant: Option<String>,
     journal: Journal,
     journal_error: Option<String>,
+    /// Records in the journal, and records received after it failed.
+    written: u64,
+    not_written: u64,
+    /// pwsh's standard input, when the script awaits an acknowledgement before each change.
+    /// Dropping it tells the script to stop before its next change.
+    ack: Option<std::process::ChildStdin>,
+    /// The pwsh now running.
+    pid: Option<u32>,
+    interrupted: interrupt::Flag,
     report: Report,
     progress: Progress,
     /// The whole run (every script of a workflow).
@@ -358,6 +468,33 @@ pub(crate) struct Session {
 
 /// Longest unreadable line quoted in a warning.
 const QUOTE_MAX: usize = 1000;
+
+impl Session {
+    /// Appends `record` to the journal. The first failure stops the run: no acknowledgement
+    /// is given any more, and pwsh is asked to stop.
+    fn journal_ok(&mut self, record: &Record) -> bool {
+        match self.journal.append(record) {
+            Ok(()) => {
+                self.written += 1;
+                true
+            }
+            Err(err) => {
+                self.not_written += 1;
+                self.progress.suspend(|| {
+                    eprintln!("calperm: warning: {err:#}; stopping the run before its next change")
+                });
+                self.journal_error = Some(format!(
+                    "the journal could not be written ({err:#}); the run was stopped before its next change"
+                ));
+                self.ack = None;
+                if let Some(pid) = self.pid {
+                    pwsh::interrupt(pid);
+                }
+                false
+            }
+        }
+    }
+}
 
 impl stream::Handler for Session {
     fn text(&mut self, raw: &[u8]) {
@@ -379,12 +516,24 @@ impl stream::Handler for Session {
         if let Record::Start(start) = &mut record {
             start.simulated_tenant.clone_from(&self.simulated_tenant);
         }
-        if let Err(err) = self.journal.append(&record)
-            && self.journal_error.is_none()
-        {
-            self.progress
-                .suspend(|| eprintln!("calperm: warning: {err:#}"));
-            self.journal_error = Some(format!("the journal could not be written ({err:#})"));
+        let journaled = if self.journal_error.is_none() {
+            self.journal_ok(&record)
+        } else {
+            self.not_written += 1;
+            false
+        };
+        if let Record::Intent(_) = record {
+            // The script changes nothing until it reads this line; a closed pipe stops it.
+            if journaled && !self.interrupted.is_set() {
+                if let Some(ack) = &mut self.ack
+                    && ack.write_all(b"ok\n").and_then(|()| ack.flush()).is_err()
+                {
+                    self.ack = None;
+                }
+            } else {
+                self.ack = None;
+            }
+            return;
         }
         self.tally.add(&record);
         self.part.add(&record);

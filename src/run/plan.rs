@@ -442,11 +442,18 @@ pub fn execute(
             }
         }
     }
-    let (tally, journal_path, report_trouble) = run.close();
-    if let Some(trouble) = report_trouble {
+    let closed = run.close();
+    if let Some(trouble) = closed.report_trouble {
         verdicts.push(("the report".to_string(), Verdict::Abnormal(trouble)));
     }
-    conclude(combine(verdicts), &tally, context, options, &journal_path)
+    conclude(
+        combine(verdicts),
+        &closed.tally,
+        context,
+        options,
+        &closed.journal_path,
+        closed.journal_count,
+    )
 }
 
 fn part_record(

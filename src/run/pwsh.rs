@@ -131,13 +131,155 @@ pub(crate) fn non_interactive(context: &ScriptContext, simulate: bool) -> bool {
         || (context.connection_exo_app && !matches!(context.script, "app-registration" | "setup"))
 }
 
+/// Whether the script waits for calperm's acknowledgement on its standard input before each
+/// change (`-AwaitAck`): the scripts that change mailbox folder permissions, unless the
+/// connection reads the console. `legacy-basic`'s `Get-Credential` needs the terminal on
+/// standard input, so it runs without acknowledgements: its records are still journaled as
+/// they arrive, but pwsh may run ahead of the journal by what the pipe holds. A template
+/// replaced with `--templates` that does not declare `-AwaitAck` runs without them too.
+pub(crate) fn awaits_ack(context: &ScriptContext, script_text: &str) -> bool {
+    matches!(context.script, "grant" | "revoke" | "setup")
+        && !context.connection_legacy_basic
+        && script_text.contains("[switch] $AwaitAck")
+}
+
+/// Makes sure pwsh does not outlive calperm. On Linux the kernel kills it when calperm dies,
+/// even of SIGKILL (`PR_SET_PDEATHSIG`); everywhere, a script that awaits acknowledgements
+/// stops before its next change once calperm's end of its standard input closes.
+/// Call it last, when `command` has its arguments and environment. The kernel sends the
+/// signal when the *thread* that spawned pwsh ends, not only the process: spawn from a thread
+/// that outlives the child (the main thread, or one that waits for it).
+// UNCONFIRMED: on Linux, a pwsh started by sudo or a setuid wrapper loses PDEATHSIG at exec (the
+// kernel clears it for set-user-ID programs); pwsh is not one.
+// UNCONFIRMED for Windows: a job object would give the same guarantee there; it is not used, so
+// an orphaned pwsh on Windows stops at its next change (acknowledgement) rather than at once.
+pub(crate) fn tie_to_parent(command: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    linux::die_with_parent(command);
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::{CString, OsString};
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    /// Sets `PR_SET_PDEATHSIG` in the child, then execs pwsh itself with `execve`. The exec is
+    /// done here because std's own exec (`execvp`) hands a file the kernel cannot run to
+    /// `/bin/sh`, which would turn "not an executable" (exit 3) into a failed run (exit 4).
+    pub(super) fn die_with_parent(command: &mut Command) {
+        let Some(exec) = Exec::of(command) else {
+            return;
+        };
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: between fork and exec the closure calls only async-signal-safe functions
+        // (prctl, getppid, _exit, execve) on memory prepared before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                // Captures `exec` whole (Send + Sync), not its raw-pointer fields.
+                let exec = &exec;
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // calperm died before the call above: nobody would kill this child.
+                if libc::getppid() != parent {
+                    libc::_exit(125);
+                }
+                libc::execve(
+                    exec.program.as_ptr(),
+                    exec.argv.as_ptr(),
+                    exec.envp.as_ptr(),
+                );
+                Err(std::io::Error::last_os_error())
+            });
+        }
+    }
+
+    /// Program, arguments and environment as `execve` takes them, built before the fork.
+    struct Exec {
+        program: CString,
+        argv: Vec<*const libc::c_char>,
+        envp: Vec<*const libc::c_char>,
+        _strings: Vec<CString>,
+    }
+
+    // SAFETY: the pointers point into `_strings`, owned by the same value and never changed.
+    unsafe impl Send for Exec {}
+    unsafe impl Sync for Exec {}
+
+    impl Exec {
+        fn of(command: &Command) -> Option<Exec> {
+            let cstring = |bytes: &[u8]| CString::new(bytes).ok();
+            let program = cstring(command.get_program().as_bytes())?;
+            // Only a path: std would search PATH, execve does not.
+            if !command.get_program().as_bytes().contains(&b'/') {
+                return None;
+            }
+            let mut argv_strings = vec![program.clone()];
+            for arg in command.get_args() {
+                argv_strings.push(cstring(arg.as_bytes())?);
+            }
+            let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+            for (key, value) in command.get_envs() {
+                env.retain(|(k, _)| k != key);
+                if let Some(value) = value {
+                    env.push((key.to_os_string(), value.to_os_string()));
+                }
+            }
+            let mut env_strings = Vec::new();
+            for (key, value) in env {
+                let mut pair = key.as_bytes().to_vec();
+                pair.push(b'=');
+                pair.extend_from_slice(value.as_bytes());
+                env_strings.push(cstring(&pair)?);
+            }
+            let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
+                strings
+                    .iter()
+                    .map(|s| s.as_ptr())
+                    .chain(std::iter::once(std::ptr::null()))
+                    .collect()
+            };
+            let argv = pointers(&argv_strings);
+            let envp = pointers(&env_strings);
+            argv_strings.extend(env_strings);
+            Some(Exec {
+                program,
+                argv,
+                envp,
+                _strings: argv_strings,
+            })
+        }
+    }
+}
+
+/// Asks pwsh to stop as Ctrl-C does (SIGINT): the running pipeline stops and the script's
+/// `finally` blocks disconnect. Windows has no such signal for a child; there the closed
+/// acknowledgement channel stops the script before its next change.
+pub(crate) fn interrupt(pid: u32) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory effects; the child is not reaped yet, so the pid is its own.
+        unsafe {
+            libc::kill(pid, libc::SIGINT);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
 /// The arguments after the executable:
-/// `-NoLogo -NoProfile [-NonInteractive] [-ExecutionPolicy Bypass] -File <script> -RecordMarker <marker> [-WhatIf]`.
+/// `-NoLogo -NoProfile [-NonInteractive] [-ExecutionPolicy Bypass] -File <script> -RecordMarker <marker> [-WhatIf] [-AwaitAck]`.
 pub(crate) fn arguments(
     script: &Path,
     marker: &str,
     non_interactive: bool,
     what_if: bool,
+    await_ack: bool,
 ) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["-NoLogo".into(), "-NoProfile".into()];
     if non_interactive {
@@ -154,6 +296,9 @@ pub(crate) fn arguments(
     args.push(marker.into());
     if what_if {
         args.push("-WhatIf".into());
+    }
+    if await_ack {
+        args.push("-AwaitAck".into());
     }
     args
 }
@@ -188,6 +333,7 @@ mod tests {
             "##calperm:00## ",
             true,
             true,
+            true,
         ));
         let file = args.iter().position(|a| a == "-File").unwrap();
         assert_eq!(
@@ -197,7 +343,8 @@ mod tests {
                 "/tmp/calperm-x.ps1",
                 "-RecordMarker",
                 "##calperm:00## ",
-                "-WhatIf"
+                "-WhatIf",
+                "-AwaitAck"
             ]
         );
         assert_eq!(&args[..3], ["-NoLogo", "-NoProfile", "-NonInteractive"]);
@@ -207,11 +354,11 @@ mod tests {
 
     #[test]
     fn optional_switches_are_left_out() {
-        let args = strings(&arguments(Path::new("s.ps1"), "m", false, false));
+        let args = strings(&arguments(Path::new("s.ps1"), "m", false, false, false));
         assert!(
             !args
                 .iter()
-                .any(|a| a == "-NonInteractive" || a == "-WhatIf")
+                .any(|a| a == "-NonInteractive" || a == "-WhatIf" || a == "-AwaitAck")
         );
         assert_eq!(args.last().unwrap(), "m");
     }
@@ -256,6 +403,24 @@ mod tests {
                 "{script} --simulate"
             );
         }
+    }
+
+    #[test]
+    fn acknowledgements_only_where_mailbox_rights_change_and_the_console_is_free() {
+        let declared = "param([string] $RecordMarker = '',\n    [switch] $AwaitAck\n)";
+        assert!(awaits_ack(&context(&["grant"]), declared));
+        assert!(awaits_ack(&context(&["revoke"]), declared));
+        assert!(awaits_ack(&context(&["setup"]), declared));
+        assert!(!awaits_ack(&context(&["audit"]), declared));
+        assert!(
+            !awaits_ack(&context(&["grant"]), "param([string] $RecordMarker = '')"),
+            "a replaced template without the parameter"
+        );
+        let basic = ["grant", "--connection", "legacy-basic"];
+        assert!(
+            !awaits_ack(&context(&basic), declared),
+            "Get-Credential reads the console"
+        );
     }
 
     #[test]

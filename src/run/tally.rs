@@ -85,6 +85,8 @@ impl Tally {
             }
             Record::Warning(warning) => keep(&mut self.warnings, warning, &mut self.not_kept),
             Record::End(end) => self.end = Some(end.clone()),
+            // Journal-only: the mailbox record that follows says what happened.
+            Record::Intent(_) => {}
         }
     }
 

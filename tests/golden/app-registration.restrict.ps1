@@ -108,6 +108,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -155,6 +157,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends
@@ -933,6 +952,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -980,6 +1001,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends

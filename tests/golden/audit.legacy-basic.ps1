@@ -75,6 +75,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -122,6 +124,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends
@@ -499,15 +518,19 @@ function Invoke-CalpermFirstCall {
         $user = $script:MonitorUser
         try {
             if ($Mode -eq 'Add' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $user))) {
+                # Not read first: the add succeeds only where the monitor has no entry.
+                Confirm-CalpermIntent -Mailbox $Record.mailbox -Action 'add' -FolderIdentity $folder.Identity -Rights @($AccessRights)
                 $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; AccessRights = $AccessRights } -Tally $Tally
                 return @{ Folder = $folder; Current = $null; Done = $true }
             }
             if ($Mode -eq 'Remove' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Remove {0}' -f $user))) {
+                Confirm-CalpermIntent -Mailbox $Record.mailbox -Action 'remove' -FolderIdentity $folder.Identity
                 $null = Invoke-CalpermExchange -Command 'Remove-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; Confirm = $false } -Tally $Tally
                 return @{ Folder = $folder; Current = $null; Done = $true }
             }
             return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
         } catch {
+            if ($script:Stopped) { throw }
             $kind = Get-CalpermErrorKind $_
             if ($kind -eq 'entry-exists') {
                 return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }

@@ -16,6 +16,9 @@
     The account whose calendar rights are removed.
 .PARAMETER Locale
     'auto' (each mailbox's own language) or the locale code whose Calendar name to expect.
+.PARAMETER AwaitAck
+    Set by calperm: before each change, wait for calperm to confirm on standard input that the
+    change is in its journal; stop when it does not. Leave it off when running the script by hand.
 .PARAMETER RecipientTypes
     Mailbox types in scope (RecipientTypeDetails values).
 .PARAMETER Include
@@ -57,7 +60,8 @@ param(
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
-    [string] $RecordMarker = ''
+    [string] $RecordMarker = '',
+    [switch] $AwaitAck
 )
 
 # --- Prelude: how this script behaves -------------------------------------------------------
@@ -72,6 +76,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -119,6 +125,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends
@@ -496,15 +519,19 @@ function Invoke-CalpermFirstCall {
         $user = $script:MonitorUser
         try {
             if ($Mode -eq 'Add' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $user))) {
+                # Not read first: the add succeeds only where the monitor has no entry.
+                Confirm-CalpermIntent -Mailbox $Record.mailbox -Action 'add' -FolderIdentity $folder.Identity -Rights @($AccessRights)
                 $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; AccessRights = $AccessRights } -Tally $Tally
                 return @{ Folder = $folder; Current = $null; Done = $true }
             }
             if ($Mode -eq 'Remove' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Remove {0}' -f $user))) {
+                Confirm-CalpermIntent -Mailbox $Record.mailbox -Action 'remove' -FolderIdentity $folder.Identity
                 $null = Invoke-CalpermExchange -Command 'Remove-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; Confirm = $false } -Tally $Tally
                 return @{ Folder = $folder; Current = $null; Done = $true }
             }
             return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
         } catch {
+            if ($script:Stopped) { throw }
             $kind = Get-CalpermErrorKind $_
             if ($kind -eq 'entry-exists') {
                 return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
@@ -813,6 +840,11 @@ function Invoke-CalpermRevoke {
         }
     } catch {
         $record.outcome = 'failed'
+        if ($script:Stopped) {
+            $record.kind = 'interrupted'
+            $record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
         $record.message = $_.Exception.Message
     } finally {
@@ -858,8 +890,17 @@ function Invoke-CalpermRestore {
             $record.message = ('The monitor now has {0}, not the {1} the grant set: left as it is.' -f ($current -join ','), ($Entry.Granted -join ','))
             return
         }
+        if ($Entry.Uncertain) {
+            # The grant stopped while adding without reading first: the entry may be older.
+            $record.outcome = 'skipped'
+            $record.kind = 'uncertain'
+            $record.rights = @($current)
+            $record.message = ('The grant stopped while adding {0}; the monitor has it, but may have had it before: left as it is. Remove it by hand if it was not there before.' -f ($current -join ','))
+            return
+        }
         if ($Entry.Action -eq 'remove') {
             if ($script:Cmdlet.ShouldProcess($Entry.FolderIdentity, ('Remove {0}' -f $script:MonitorUser))) {
+                Confirm-CalpermIntent -Mailbox $Entry.Mailbox -Action 'remove' -FolderIdentity $Entry.FolderIdentity -Previous @($current)
                 $null = Invoke-CalpermExchange -Command 'Remove-MailboxFolderPermission' -Parameters @{ Identity = $Entry.FolderIdentity; User = $script:MonitorUser; Confirm = $false } -Tally $tally
                 $record.outcome = 'removed'
             } else { $record.outcome = 'would-remove' }
@@ -876,12 +917,18 @@ function Invoke-CalpermRestore {
             }
             $record.rights = @($Entry.Previous)
             if ($script:Cmdlet.ShouldProcess($Entry.FolderIdentity, ('Restore {0} to {1}' -f $script:MonitorUser, ($Entry.Previous -join ',')))) {
+                Confirm-CalpermIntent -Mailbox $Entry.Mailbox -Action 'set' -FolderIdentity $Entry.FolderIdentity -Previous @($current) -Rights @($Entry.Previous)
                 $null = Invoke-CalpermExchange -Command 'Set-MailboxFolderPermission' -Parameters @{ Identity = $Entry.FolderIdentity; User = $script:MonitorUser; AccessRights = [string[]]$Entry.Previous } -Tally $tally
                 $record.outcome = 'restored'
             } else { $record.outcome = 'would-restore' }
         }
     } catch {
         $record.outcome = 'failed'
+        if ($script:Stopped) {
+            $record.kind = 'interrupted'
+            $record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
         $record.message = $_.Exception.Message
     } finally {

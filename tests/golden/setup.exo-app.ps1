@@ -49,6 +49,9 @@
 .PARAMETER CertificatePath
     Exchange sign-in certificate as a .pfx file; its password, if any, is read from the
     CALPERM_CERTIFICATE_PASSWORD environment variable.
+.PARAMETER AwaitAck
+    Set by calperm: before each change, wait for calperm to confirm on standard input that the
+    change is in its journal; stop when it does not. Leave it off when running the script by hand.
 .PARAMETER RecipientTypes
     Mailbox types in scope (RecipientTypeDetails values).
 .PARAMETER Include
@@ -103,7 +106,8 @@ param(
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
     [ValidateSet('LocalMachine', 'CurrentUser')]
     [string] $ExecutionPolicyScope = 'LocalMachine',
-    [string] $RecordMarker = ''
+    [string] $RecordMarker = '',
+    [switch] $AwaitAck
 )
 
 # --- Prelude: how this script behaves -------------------------------------------------------
@@ -118,6 +122,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -165,6 +171,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends
@@ -653,15 +676,19 @@ function Invoke-CalpermFirstCall {
         $user = $script:MonitorUser
         try {
             if ($Mode -eq 'Add' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $user))) {
+                # Not read first: the add succeeds only where the monitor has no entry.
+                Confirm-CalpermIntent -Mailbox $Record.mailbox -Action 'add' -FolderIdentity $folder.Identity -Rights @($AccessRights)
                 $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; AccessRights = $AccessRights } -Tally $Tally
                 return @{ Folder = $folder; Current = $null; Done = $true }
             }
             if ($Mode -eq 'Remove' -and $script:Cmdlet.ShouldProcess($folder.Identity, ('Remove {0}' -f $user))) {
+                Confirm-CalpermIntent -Mailbox $Record.mailbox -Action 'remove' -FolderIdentity $folder.Identity
                 $null = Invoke-CalpermExchange -Command 'Remove-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $user; Confirm = $false } -Tally $Tally
                 return @{ Folder = $folder; Current = $null; Done = $true }
             }
             return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
         } catch {
+            if ($script:Stopped) { throw }
             $kind = Get-CalpermErrorKind $_
             if ($kind -eq 'entry-exists') {
                 return @{ Folder = $folder; Current = (Get-CalpermMonitorRights -Identity $folder.Identity -Tally $Tally); Done = $false }
@@ -1000,6 +1027,8 @@ function Invoke-CalpermGrant {
         switch ($decision.Action) {
             'add' {
                 if ($script:Cmdlet.ShouldProcess($folder.Identity, ('Add {0} for {1}' -f $AccessRights, $script:MonitorUser))) {
+                    # Read first: the monitor has no entry (previous is known to be none).
+                    Confirm-CalpermIntent -Mailbox $owner -Action 'add' -FolderIdentity $folder.Identity -Previous @() -Rights @($AccessRights)
                     $null = Invoke-CalpermExchange -Command 'Add-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $script:MonitorUser; AccessRights = $AccessRights } -Tally $tally
                     $record.outcome = 'added'
                 } else {
@@ -1010,6 +1039,7 @@ function Invoke-CalpermGrant {
             'update' {
                 $rights = [string[]]@($decision.Rights)
                 if ($script:Cmdlet.ShouldProcess($folder.Identity, ('Raise {0} from {1} to {2}' -f $script:MonitorUser, ($current -join ','), ($rights -join ',')))) {
+                    Confirm-CalpermIntent -Mailbox $owner -Action 'set' -FolderIdentity $folder.Identity -Previous @($current) -Rights @($rights)
                     $null = Invoke-CalpermExchange -Command 'Set-MailboxFolderPermission' -Parameters @{ Identity = $folder.Identity; User = $script:MonitorUser; AccessRights = $rights } -Tally $tally
                     $record.outcome = 'updated'
                 } else {
@@ -1028,6 +1058,12 @@ function Invoke-CalpermGrant {
         }
     } catch {
         $record.outcome = 'failed'
+        if ($script:Stopped) {
+            # Stopped before this mailbox's change: nothing was changed here.
+            $record.kind = 'interrupted'
+            $record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
         $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
         $record.message = $_.Exception.Message
     } finally {
@@ -1073,6 +1109,7 @@ function Invoke-CalpermSetupStep {
 # The reason a step is skipped, or $null when every step it needs went well enough.
 function Get-CalpermMissingStep {
     param([string[]] $Needs)
+    if ($script:Stopped) { return 'The run was stopped before this step.' }
     foreach ($need in $Needs) {
         $status = $script:StepStatus[$need]
         if ($status -eq 'failed' -or $status -eq 'skipped') { return ('Needs the step {0}, which {1}.' -f $need, $status) }
@@ -1236,6 +1273,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -1283,6 +1322,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends
@@ -2052,6 +2108,8 @@ $script:WhatIfMode = [bool]$WhatIfPreference
 $script:Counts = @{}
 $script:Stopped = $false
 $script:ExitCode = 0
+# -AwaitAck (grant, revoke, setup); a script without that parameter never waits.
+$script:AwaitAck = [bool](Get-Variable -Name AwaitAck -Scope Script -ValueOnly -ErrorAction SilentlyContinue)
 if ($RecordMarker) {
     # calperm reads the records as UTF-8, whatever the console code page. Where there is no
     # console (ISE, WinRM, a service) setting it throws "The handle is invalid" (field-notes §7).
@@ -2099,6 +2157,23 @@ function Stop-CalpermRun {
     Set-CalpermExitCode $ExitCode
     $script:Stopped = $true
     throw ('calperm stopped: ' + $Kind)
+}
+
+# Run by calperm: reports the change about to be made (an 'intent' record). With -AwaitAck the
+# change waits until calperm has written the intent to its journal and answered 'ok' on standard
+# input; no answer (calperm was stopped, died or cannot write its journal: the pipe is closed)
+# stops the run before the change. So nothing is changed that the journal does not name.
+function Confirm-CalpermIntent {
+    param([string] $Mailbox, [string] $Action, [string] $FolderIdentity, $Previous = $null, $Rights = $null)
+    if (-not $RecordMarker) { return }
+    Write-CalpermRecord ([ordered]@{ type = 'intent'; mailbox = $Mailbox; action = $Action; folderIdentity = $FolderIdentity; previous = $Previous; rights = $Rights })
+    if (-not $script:AwaitAck) { return }
+    $answer = [Console]::In.ReadLine()
+    if ($answer -ne 'ok') {
+        # Set here too: setup shadows Stop-CalpermRun per step, and this stop ends the run.
+        $script:Stopped = $true
+        Stop-CalpermRun -Kind 'stopped' -Message 'calperm stopped the run (interrupted, or its journal could not be written); nothing more was changed.'
+    }
 }
 
 # The catch of a script's main block: a stop has already reported itself; anything else ends

@@ -91,6 +91,9 @@ fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
     if !workflow.is_single() {
         return run::plan::execute(&workflow, &context, &args.run);
     }
+    if args.run.parallel > 1 {
+        return run::workers::execute(&context, &workflow.parts[0].text, &args.run);
+    }
     run::execute(run::Plan {
         context: &context,
         script_text: &workflow.parts[0].text,

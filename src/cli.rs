@@ -130,6 +130,11 @@ pub struct RunArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunOptions {
+    /// grant and audit: this many pwsh workers, each with its own Exchange connection, take the
+    /// mailboxes (listed once) from calperm's queue; needs an unattended sign-in (exo-app, onprem).
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+
     /// The PowerShell executable (default: $CALPERM_PWSH, then pwsh on PATH, then powershell.exe on Windows).
     #[arg(long, value_name = "PATH")]
     pub pwsh: Option<PathBuf>,

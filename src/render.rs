@@ -35,6 +35,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("_rights", include_str!("../templates/_rights.ps1.hbs")),
     ("_calendar", include_str!("../templates/_calendar.ps1.hbs")),
     ("_scope", include_str!("../templates/_scope.ps1.hbs")),
+    ("_queue", include_str!("../templates/_queue.ps1.hbs")),
     ("_grant", include_str!("../templates/_grant.ps1.hbs")),
     ("_audit", include_str!("../templates/_audit.ps1.hbs")),
     ("_revoke", include_str!("../templates/_revoke.ps1.hbs")),

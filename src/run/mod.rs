@@ -26,6 +26,7 @@ mod simulate;
 mod stream;
 mod tally;
 mod verdict;
+pub mod workers;
 
 use crate::config::ScriptContext;
 use crate::error::Failure;
@@ -105,6 +106,8 @@ pub(crate) struct Run<'a> {
     guarded: bool,
     pub(crate) session: Session,
     interrupt: Interrupt,
+    /// Environment for every pwsh of the run (the simulation's shared mode under --parallel).
+    extra_env: Vec<(&'static str, &'static str)>,
 }
 
 /// What a closed run leaves for its verdict.
@@ -193,6 +196,7 @@ impl<'a> Run<'a> {
                 part: Tally::default(),
             },
             interrupt,
+            extra_env: Vec::new(),
         })
     }
 
@@ -246,6 +250,7 @@ impl<'a> Run<'a> {
         if let Some(simulation) = &self.simulation {
             simulation.apply(&mut command, self.context.connection_onprem)?;
         }
+        command.envs(self.extra_env.iter().copied());
         pwsh::tie_to_parent(&mut command);
 
         let mut child = match command.spawn() {

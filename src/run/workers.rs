@@ -53,7 +53,9 @@ impl stream::Handler for Forward {
         let _ = self.tx.send((self.id, Event::Record(Box::new(record))));
     }
     fn unreadable(&mut self, number: u64, raw: &[u8]) {
-        let _ = self.tx.send((self.id, Event::Unreadable(number, raw.to_vec())));
+        let _ = self
+            .tx
+            .send((self.id, Event::Unreadable(number, raw.to_vec())));
     }
 }
 
@@ -146,10 +148,7 @@ impl Throttle {
         };
         format!(
             "calperm: --parallel {}: concurrency min {} / avg {avg:.1} / max {}, {} retries",
-            self.max,
-            self.min,
-            self.max,
-            self.retries
+            self.max, self.min, self.max, self.retries
         )
     }
 }
@@ -297,7 +296,10 @@ fn work(
         // Hand out mailboxes while fewer than the target are busy; close idle workers at the end.
         let busy = workers.iter().filter(|w| w.current.is_some()).count();
         let mut slots = throttle.target.saturating_sub(busy);
-        for worker in workers.iter_mut().filter(|w| w.running && w.current.is_none()) {
+        for worker in workers
+            .iter_mut()
+            .filter(|w| w.running && w.current.is_none())
+        {
             if worker.stdin.is_none() {
                 continue;
             }

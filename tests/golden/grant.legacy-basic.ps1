@@ -71,6 +71,9 @@ param(
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
+    # Set by calperm --parallel: 'enumerate' writes the mailboxes to QueueFile, 'worker' reads them from standard input.
+    [ValidateSet('', 'enumerate', 'worker')] [string] $Queue = '',
+    [string] $QueueFile = '',
     [string] $RecordMarker = '',
     [switch] $AwaitAck
 )
@@ -884,16 +887,60 @@ function Invoke-CalpermGrant {
     }
 }
 
+# --- Queue: calperm run --parallel ----------------------------------------------------------
+# -Queue enumerate lists the mailboxes in scope once and writes the facts the script uses, one
+# JSON line per mailbox, to -QueueFile (calperm's private temp file: the queue, on disk). -Queue
+# worker takes mailboxes from standard input instead of listing them: one JSON line per mailbox,
+# the next sent by calperm after this mailbox's record; an empty line or the end of input ends
+# the run. The same input carries calperm's 'ok' to an intent (Confirm-CalpermIntent), always
+# between a mailbox line and that mailbox's record, so the two never mix.
+$script:QueueProperties = @('PrimarySmtpAddress', 'DisplayName', 'RecipientTypeDetails', 'Languages', 'Guid', 'UserPrincipalName',
+    'Alias', 'Name', 'ExternalDirectoryObjectId')
+
+function Write-CalpermQueueFile {
+    $writer = New-Object System.IO.StreamWriter -ArgumentList $QueueFile, $false, (New-Object System.Text.UTF8Encoding($false))
+    try {
+        Get-CalpermTargetMailbox | ForEach-Object {
+            # Matched here, so the unmatched --exclude values are named once, by this process.
+            $null = Test-CalpermExcluded $_
+            $facts = [ordered]@{}
+            foreach ($name in $script:QueueProperties) {
+                $value = $null
+                if ($_.PSObject.Properties[$name]) { $value = $_.$name }
+                if ($name -eq 'Languages') { $facts[$name] = @($value | Where-Object { $_ } | ForEach-Object { [string]$_ }) } elseif ($null -eq $value) { $facts[$name] = $null } else { $facts[$name] = [string]$value }
+            }
+            $writer.WriteLine((ConvertTo-Json -InputObject $facts -Compress -Depth 3))
+        }
+    } finally {
+        $writer.Dispose()
+    }
+}
+
+function Read-CalpermQueue {
+    while ($true) {
+        $line = [Console]::In.ReadLine()
+        if (-not $line) { return }
+        ConvertFrom-Json -InputObject $line
+    }
+}
+
 # --- Run: every mailbox in scope, one record each -------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'grant'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
+if ($Queue -ne 'worker') { Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'grant'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) }) }
 try {
     if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
         Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
     }
     Connect-CalpermExchangeOrStop
     Resolve-CalpermMonitor
-    Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
-    Write-CalpermUnmatchedFilters
+    if ($Queue -eq 'worker') {
+        Read-CalpermQueue | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
+    } elseif ($Queue -eq 'enumerate') {
+        Write-CalpermQueueFile
+        Write-CalpermUnmatchedFilters
+    } else {
+        Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
+        Write-CalpermUnmatchedFilters
+    }
 } catch {
     Write-CalpermUnexpected $_
 } finally {

@@ -28,7 +28,7 @@ use anyhow::{Context as _, Result};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -238,7 +238,7 @@ fn work(
 ) -> Result<(ChildEnd, Vec<String>)> {
     let await_ack = pwsh::awaits_ack(run.context, script_text) && !run.options.what_if;
     let script = ScriptFile::write(script_text)?;
-    let (tx, rx): (Sender<(usize, Event)>, Receiver<(usize, Event)>) = mpsc::channel();
+    let (tx, rx) = mpsc::channel::<(usize, Event)>();
     let mut lines = BufReader::new(queue.reopen()?).lines();
     let mut given_back: VecDeque<String> = VecDeque::new();
     let mut throttle = Throttle::new(n);
@@ -406,10 +406,10 @@ fn work(
     for reader in readers {
         let _ = reader.join();
     }
-    if !given_back.is_empty() {
+    let left = given_back.len() + if exhausted { 0 } else { lines.count() };
+    if left > 0 && !run.interrupted() {
         trouble.push(format!(
-            "{} mailboxes were not done: no worker was left to take them",
-            given_back.len()
+            "{left} mailboxes were not done: no worker was left to take them"
         ));
     }
     if run.session.journal_error.is_none()

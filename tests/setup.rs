@@ -491,6 +491,7 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
         MONITOR,
         "--restrict-to-group",
         "nosuch@contoso.com",
+        "--show-secret",
         "--journal",
         journal_arg,
     ]);
@@ -518,6 +519,7 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
         MONITOR,
         "--restrict-to-group",
         GROUP,
+        "--show-secret",
         "--resume",
         journal_arg,
     ]);
@@ -942,6 +944,7 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         MONITOR,
         "--secret-months",
         "12",
+        "--show-secret",
         "--journal",
         journal_arg,
     ]);
@@ -972,6 +975,7 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         MONITOR,
         "--secret-months",
         "12",
+        "--show-secret",
         "--resume",
         journal_arg,
     ]);

@@ -78,7 +78,7 @@ fn run(calperm: &Path, tenant: &Path, n: u16, latency: &str, limit: Option<&str>
         .arg(dir.path().join("state.json"))
         .arg("--journal")
         .arg(&journal)
-        .args(["--parallel", &n.to_string(), "--retry-delay-ms", "50"])
+        .args(["--parallel", &n.to_string()])
         .env("CALPERM_SIM_LATENCY_MS", latency)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -10,8 +10,8 @@
 //!
 //! Records of every worker pass through the run's one `Session` (journal, report, tally,
 //! progress) as they arrive. A throttled or retried mailbox lowers the number of workers that get
-//! new mailboxes (at most once a second, never below one); three quiet seconds raise it again, up
-//! to N. A worker that ends while on a mailbox gives it back to the queue, is not replaced, and
+//! new mailboxes (at most once a second, never below one); a quiet period raises it again, up
+//! to N (3 s, doubling with every step down, at most 60 s). A worker that ends while on a mailbox gives it back to the queue, is not replaced, and
 //! makes the run end with exit 4 and the resume command.
 //!
 //! Every pwsh is spawned from the main thread, which outlives them (PR_SET_PDEATHSIG follows the
@@ -62,8 +62,10 @@ impl stream::Handler for Forward {
 struct Worker {
     child: Arc<Mutex<Child>>,
     stdin: Option<ChildStdin>,
-    /// The mailbox line it is working on.
+    /// The mailbox line it is working on, since when, and whether it was counted as slow.
     current: Option<String>,
+    since: Instant,
+    slow: bool,
     running: bool,
     watchdog: Option<super::interrupt::Watchdog>,
 }
@@ -98,6 +100,11 @@ struct Throttle {
     target: usize,
     last_change: Instant,
     last_trouble: Instant,
+    /// Quiet time before the next step up: doubles with every step down (3 s to 60 s), so a
+    /// tenant limit below N is probed ever more rarely instead of every few seconds.
+    quiet: Duration,
+    /// A mailbox's usual time (moving average).
+    typical: Duration,
     samples: u64,
     sum: u64,
     min: usize,
@@ -112,6 +119,8 @@ impl Throttle {
             target: max,
             last_change: now,
             last_trouble: now,
+            quiet: Duration::from_secs(3),
+            typical: Duration::from_secs(1),
             samples: 0,
             sum: 0,
             min: max,
@@ -119,17 +128,26 @@ impl Throttle {
         }
     }
 
-    fn mailbox(&mut self, retries: u32, throttled: bool) {
+    /// A throttled call, seen in a mailbox's record or guessed from a mailbox that takes far
+    /// longer than the others (its calls are being retried; its record comes only at the end).
+    fn trouble(&mut self) {
+        let now = Instant::now();
+        self.last_trouble = now;
+        if now.duration_since(self.last_change) >= Duration::from_secs(1) && self.target > 1 {
+            self.target -= 1;
+            self.last_change = now;
+            self.quiet = (self.quiet * 2).min(Duration::from_secs(60));
+        }
+    }
+
+    fn mailbox(&mut self, retries: u32, throttled: bool, took: Duration) {
         self.retries += u64::from(retries);
         let now = Instant::now();
+        self.typical = (self.typical * 7 + took) / 8;
         if retries > 0 || throttled {
-            self.last_trouble = now;
-            if now.duration_since(self.last_change) >= Duration::from_secs(1) && self.target > 1 {
-                self.target -= 1;
-                self.last_change = now;
-            }
-        } else if now.duration_since(self.last_trouble) >= Duration::from_secs(3)
-            && now.duration_since(self.last_change) >= Duration::from_secs(3)
+            self.trouble();
+        } else if now.duration_since(self.last_trouble) >= self.quiet
+            && now.duration_since(self.last_change) >= self.quiet
             && self.target < self.max
         {
             self.target += 1;
@@ -285,6 +303,8 @@ fn work(
             child,
             stdin,
             current: None,
+            since: Instant::now(),
+            slow: false,
             running: true,
             watchdog,
         });
@@ -335,6 +355,8 @@ fn work(
                     });
                     if sent {
                         worker.current = Some(line);
+                        worker.since = Instant::now();
+                        worker.slow = false;
                         slots -= 1;
                     } else {
                         worker.stdin = None;
@@ -346,6 +368,16 @@ fn work(
         }
         if workers.iter().all(|w| !w.running) {
             break;
+        }
+        let slow_after = (throttle.typical * 5).max(Duration::from_secs(2));
+        for worker in workers
+            .iter_mut()
+            .filter(|w| w.current.is_some() && !w.slow)
+        {
+            if worker.since.elapsed() > slow_after {
+                worker.slow = true;
+                throttle.trouble();
+            }
         }
         let Ok((id, event)) = rx.recv_timeout(Duration::from_millis(200)) else {
             continue;
@@ -359,7 +391,8 @@ fn work(
                 // The listing's start, monitor and end stand for the run; a worker's are its own.
                 Record::End(_) | Record::Monitor(_) | Record::Start(_) => {}
                 Record::Mailbox(m) => {
-                    throttle.mailbox(m.retries, m.kind.as_deref() == Some("throttled"));
+                    let took = workers[id].since.elapsed();
+                    throttle.mailbox(m.retries, m.kind.as_deref() == Some("throttled"), took);
                     workers[id].current = None;
                     stream::Handler::record(&mut run.session, Record::Mailbox(m));
                 }

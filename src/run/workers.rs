@@ -209,7 +209,10 @@ pub fn execute(
         Some(simulation) => Some(lock_state(simulation.state())?),
         None => None,
     };
-    run.extra_env.push(("CALPERM_SIM_SHARED", "1"));
+    if run.simulation.is_some() {
+        // The simulated tenant's shared mode (docs/simulated-tenant.md): calperm holds the lock.
+        run.extra_env.push(("CALPERM_SIM_SHARED", "1"));
+    }
     let non_interactive = pwsh::non_interactive(context, options.simulate.is_some());
 
     // 1. The listing, into the private queue file.
@@ -468,5 +471,57 @@ fn describe(end: ChildEnd) -> String {
         ChildEnd::Exited(code) => format!("exit code {code}"),
         ChildEnd::Signal(signal) => format!("signal {signal}"),
         ChildEnd::Unknown => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As if the last change and the last trouble were `ago` back.
+    fn aged(throttle: &mut Throttle, ago: Duration) {
+        let then = Instant::now().checked_sub(ago).unwrap();
+        throttle.last_change = then;
+        throttle.last_trouble = then;
+    }
+
+    #[test]
+    fn trouble_steps_down_once_a_second_and_never_below_one() {
+        let mut t = Throttle::new(3);
+        aged(&mut t, Duration::from_secs(2));
+        t.mailbox(2, false, Duration::from_millis(100));
+        assert_eq!(t.target, 2);
+        // Within the second: no second step.
+        t.mailbox(1, true, Duration::from_millis(100));
+        assert_eq!(t.target, 2);
+        for _ in 0..5 {
+            aged(&mut t, Duration::from_secs(2));
+            t.trouble();
+        }
+        assert_eq!(t.target, 1);
+        assert_eq!(t.retries, 3);
+    }
+
+    #[test]
+    fn a_quiet_period_steps_back_up_to_n_and_grows_after_each_step_down() {
+        let mut t = Throttle::new(2);
+        aged(&mut t, Duration::from_secs(2));
+        t.trouble();
+        assert_eq!((t.target, t.quiet), (1, Duration::from_secs(6)));
+        aged(&mut t, Duration::from_secs(4));
+        t.mailbox(0, false, Duration::from_millis(100));
+        assert_eq!(t.target, 1, "4 s is not quiet enough after one step down");
+        aged(&mut t, Duration::from_secs(7));
+        t.mailbox(0, false, Duration::from_millis(100));
+        assert_eq!(t.target, 2);
+        aged(&mut t, Duration::from_secs(100));
+        t.mailbox(0, false, Duration::from_millis(100));
+        assert_eq!(t.target, 2, "never above N");
+        assert_eq!(t.min, 1);
+        assert!(
+            t.summary().contains("concurrency min 1 / avg 1.7 / max 2"),
+            "{}",
+            t.summary()
+        );
     }
 }

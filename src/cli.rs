@@ -4,6 +4,7 @@
 //! an uppercase `value_name`, and defaults are the manual's values.
 
 use crate::rights::Role;
+pub use crate::script::{Connection, Script};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -59,38 +60,6 @@ pub enum TemplatesCommand {
 pub enum ListFormat {
     Table,
     Json,
-}
-
-/// The scripts calperm renders, in the manual's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Script {
-    /// Set the execution policy to RemoteSigned (Windows only).
-    ExecutionPolicy,
-    /// Give the monitor rights on every mailbox's default calendar.
-    Grant,
-    /// Report the monitor's current rights on every default calendar.
-    Audit,
-    /// Remove the monitor's rights, or restore exactly what a grant's journal recorded.
-    Revoke,
-    /// Register the Entra app: Graph Calendars.Read, admin consent, client secret.
-    AppRegistration,
-    /// Check whether the connector can use EWS, and until when.
-    EwsReadiness,
-    /// Every step of the manual in order: several scripts, each in its own pwsh (Exchange, then
-    /// Microsoft Graph, then the app's Exchange side).
-    Setup,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Connection {
-    /// Connect-ExchangeOnline, interactive modern sign-in.
-    Exo,
-    /// Connect-ExchangeOnline app-only with a certificate (unattended).
-    ExoApp,
-    /// Exchange Server: Kerberos session to http://SERVER/PowerShell/.
-    Onprem,
-    /// The manual's Basic-auth remote session, for the record: retired in Exchange Online.
-    LegacyBasic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -106,37 +106,6 @@ pub struct RevokeEntry {
     pub uncertain: bool,
 }
 
-pub fn script_name(script: Script) -> &'static str {
-    match script {
-        Script::ExecutionPolicy => "execution-policy",
-        Script::Grant => "grant",
-        Script::Audit => "audit",
-        Script::Revoke => "revoke",
-        Script::AppRegistration => "app-registration",
-        Script::EwsReadiness => "ews-readiness",
-        Script::Setup => "setup",
-    }
-}
-
-pub fn connection_name(connection: Connection) -> &'static str {
-    match connection {
-        Connection::Exo => "exo",
-        Connection::ExoApp => "exo-app",
-        Connection::Onprem => "onprem",
-        Connection::LegacyBasic => "legacy-basic",
-    }
-}
-
-/// Whether the script talks to Exchange (and so needs the connection options): app-registration
-/// only when it restricts the app with RBAC for Applications.
-pub fn uses_exchange(script: Script, o: &ScriptOptions) -> bool {
-    match script {
-        Script::ExecutionPolicy => false,
-        Script::AppRegistration => o.restrict_to_group.is_some(),
-        _ => true,
-    }
-}
-
 /// Validates the options for `script` and builds the template context.
 pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     let monitor = o.monitor.trim().to_string();
@@ -151,7 +120,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     reject_control_chars("--monitor", &monitor)?;
 
     let locale = resolve_locale(&o.locale)?;
-    if uses_exchange(script, o) {
+    if script.needs_exchange(o.restrict_to_group.is_some()) {
         check_connection(script, o)?;
     }
     for v in &o.recipient_types {
@@ -195,29 +164,30 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     }
 
     let this_run = journal_check::ThisRun {
-        script: script_name(script),
+        script: script.name(),
         monitor: &monitor,
         access_rights: o.access_rights.name(),
     };
     let mut journal_run = None;
-    let resume_done = match (&o.resume, script) {
-        (Some(path), Script::Grant | Script::Setup) => {
-            let (done, run) = journal_check::for_resume(path, &this_run)?;
-            journal_run = Some(run);
-            done
-        }
-        (Some(path), Script::AppRegistration) if o.restrict_to_group.is_some() => {
-            crate::journal::read(path)?;
-            Vec::new()
-        }
-        (Some(_), _) => {
+    let resume_done = match &o.resume {
+        Some(_) if !script.resumable(o.restrict_to_group.is_some()) => {
             return Err(Failure::usage(
                 "--resume applies to grant, setup and app-registration --restrict-to-group only",
                 "drop --resume",
             )
             .into());
         }
-        (None, _) => Vec::new(),
+        Some(path) if script.resumes_mailboxes() => {
+            let (done, run) = journal_check::for_resume(path, &this_run)?;
+            journal_run = Some(run);
+            done
+        }
+        // A workflow resumed by its parts (app-registration --restrict-to-group).
+        Some(path) => {
+            crate::journal::read(path)?;
+            Vec::new()
+        }
+        None => Vec::new(),
     };
     let revoke_entries = match (&o.from_journal, script) {
         (Some(path), Script::Revoke) => {
@@ -271,16 +241,16 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
 
     Ok(ScriptContext {
         calperm_version: env!("CARGO_PKG_VERSION"),
-        script: script_name(script),
+        script: script.name(),
         monitor,
         access_rights: o.access_rights.name(),
         locale,
-        connection: connection_name(o.connection),
+        connection: o.connection.name(),
         connection_exo: o.connection == Connection::Exo,
         connection_exo_app: o.connection == Connection::ExoApp,
         connection_onprem: o.connection == Connection::Onprem,
         connection_legacy_basic: o.connection == Connection::LegacyBasic,
-        cloud: matches!(o.connection, Connection::Exo | Connection::ExoApp),
+        cloud: o.connection.is_cloud(),
         user_principal_name: o.user_principal_name.clone(),
         app_id: o.app_id.clone(),
         organization: o.organization.clone(),
@@ -481,7 +451,7 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
             Err(Failure::usage(
                 format!(
                     "{flag} does not apply to --connection {}",
-                    connection_name(o.connection)
+                    o.connection.name()
                 ),
                 format!("{flag} is for --connection {modes}; drop it or change --connection"),
             )

@@ -13,4 +13,5 @@ pub mod records;
 pub mod render;
 pub mod rights;
 pub mod run;
+pub mod script;
 pub mod secret;

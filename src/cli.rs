@@ -4,6 +4,7 @@
 //! an uppercase `value_name`, and defaults are the manual's values.
 
 use crate::rights::Role;
+pub use crate::run::ReportFormat;
 pub use crate::script::{Connection, Script};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -62,16 +63,6 @@ pub enum ListFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// Summary and a table.
-    Table,
-    /// One JSON record per line.
-    Json,
-    /// CSV with a header row.
-    Csv,
-}
-
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     #[arg(value_enum, value_name = "SCRIPT")]
@@ -128,6 +119,21 @@ pub struct RunOptions {
     /// Read everything, change nothing: report would-add / would-update (-WhatIf).
     #[arg(long)]
     pub what_if: bool,
+}
+
+impl RunOptions {
+    /// What the runner needs of these options.
+    pub fn to_run(&self) -> crate::run::Options {
+        crate::run::Options {
+            pwsh: self.pwsh.clone(),
+            simulate: self.simulate.clone(),
+            sim_state: self.sim_state.clone(),
+            format: self.format,
+            report: self.report.clone(),
+            journal: self.journal.clone(),
+            what_if: self.what_if,
+        }
+    }
 }
 
 /// The options that become the script's parameter defaults.

@@ -1,9 +1,10 @@
 //! From what the user typed (`cli::ScriptOptions`) to what a template renders (`ScriptContext`):
 //! every check happens here, before anything renders, and fails with exit code 2.
 
-use crate::cli::{Connection, Script, ScriptOptions};
+use crate::cli::ScriptOptions;
 use crate::error::Failure;
 use crate::journal_check::{self, JournalRun};
+use crate::script::{Connection, Script, Target};
 use crate::{locale, rights::Role};
 use anyhow::Result;
 use serde::Serialize;
@@ -104,6 +105,18 @@ pub struct RevokeEntry {
     /// The grant stopped while adding the entry without having read it first: an entry with the
     /// granted rights may be the grant's or may have been there before, so it is left alone.
     pub uncertain: bool,
+}
+
+/// The typed facts of the command that the runner needs (the context is for templates).
+pub fn target(script: Script, o: &ScriptOptions) -> Target {
+    Target {
+        script,
+        connection: o.connection,
+        restricted: o.restrict_to_group.is_some(),
+        creates_secret: script.may_create_secret() && o.app_certificate_path.is_none(),
+        show_secret: o.show_secret,
+        resume_journal: o.resume.clone(),
+    }
 }
 
 /// Validates the options for `script` and builds the template context.

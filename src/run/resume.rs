@@ -4,11 +4,6 @@
 
 use std::path::Path;
 
-/// Scripts that understand `--resume` (config.rs); the others are simply run again.
-pub(crate) fn can_resume(script: &str) -> bool {
-    matches!(script, "grant" | "setup")
-}
-
 /// `calperm <args…> --resume <journal>` for a resumable script, else `calperm <args…>` without
 /// `--journal` (a rerun starts a journal of its own). `args` excludes the program name.
 pub(crate) fn command(args: &[String], journal: &Path, resume: bool) -> String {
@@ -134,11 +129,5 @@ mod tests {
             cmd,
             r"calperm run grant --monitor 'O'\''Brien Monitor' --resume '/my dir/j.jsonl'"
         );
-    }
-
-    #[test]
-    fn only_grant_and_setup_resume() {
-        assert!(can_resume("grant") && can_resume("setup"));
-        assert!(!can_resume("audit") && !can_resume("revoke") && !can_resume("app-registration"));
     }
 }

@@ -4,6 +4,7 @@
 use crate::cli::ScriptOptions;
 use crate::error::Failure;
 use crate::journal_check::{self, JournalRun};
+use crate::limits::{self, Limits};
 use crate::script::{Connection, Script, Target};
 use crate::{locale, rights::Role};
 use anyhow::Result;
@@ -67,6 +68,8 @@ pub struct ScriptContext {
     pub app_name: String,
     pub secret_name: String,
     pub secret_months: u32,
+    /// The options' ranges, for the scripts' `ValidateRange` attributes.
+    pub limits: &'static Limits,
     pub secret_file: Option<String>,
     /// `--show-secret`: the script's ShowSecret default is 'yes' instead of 'auto'.
     pub show_secret: bool,
@@ -157,24 +160,9 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if let Some(path) = &o.mailboxes_csv {
         check_mailboxes_csv(path)?;
     }
-    if o.max_retries > 20 {
-        return Err(Failure::usage(
-            format!("--max-retries {} is too many", o.max_retries),
-            "use at most 20",
-        )
-        .into());
-    }
-
-    if o.replication_timeout > 86_400 {
-        return Err(Failure::usage(
-            format!(
-                "--replication-timeout {} is too long",
-                o.replication_timeout
-            ),
-            "use at most 86400 seconds (a day); Entra ID usually replicates within minutes",
-        )
-        .into());
-    }
+    limits::MAX_RETRIES.check(o.max_retries)?;
+    limits::RETRY_DELAY_MS.check(o.retry_delay_ms)?;
+    limits::REPLICATION_TIMEOUT.check(o.replication_timeout)?;
 
     let this_run = journal_check::ThisRun {
         script: script.name(),
@@ -227,13 +215,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         (None, _) => Vec::new(),
     };
 
-    if o.secret_months == 0 || o.secret_months > 1200 {
-        return Err(Failure::usage(
-            format!("--secret-months {} is out of range", o.secret_months),
-            "use 1 to 24 months (Microsoft recommends under 12)",
-        )
-        .into());
-    }
+    limits::SECRET_MONTHS.check(o.secret_months)?;
     let app_certificate_path = app_certificate(script, o)?;
     if let Some(path) = &app_certificate_path
         && o.secret_file.is_some()
@@ -307,6 +289,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         app_name: o.app_name.clone(),
         secret_name: o.secret_name.clone(),
         secret_months: o.secret_months,
+        limits: &limits::ALL,
         secret_file: o.secret_file.as_deref().map(path_string),
         show_secret: o.show_secret,
         app_certificate_path,

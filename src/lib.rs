@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod journal;
 pub mod journal_check;
+pub mod limits;
 pub mod locale;
 pub mod powershell;
 pub mod records;

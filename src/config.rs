@@ -64,6 +64,10 @@ pub struct ScriptContext {
     /// and tenant it resolves against it.
     pub journal_run: Option<JournalRun>,
     pub roles: Vec<RoleRow>,
+    /// The roles' names, for `ValidateSet`.
+    pub role_names: Vec<&'static str>,
+    /// The individual rights `-AccessRights` accepts (rights.rs).
+    pub individual_rights: &'static [&'static str],
     pub calendar_names: Vec<CalendarName>,
     pub app_name: String,
     pub secret_name: String,
@@ -279,6 +283,8 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
                 rights: r.calendar_rights().into_iter().collect(),
             })
             .collect(),
+        role_names: Role::ALL.iter().map(|r| r.name()).collect(),
+        individual_rights: &crate::rights::INDIVIDUAL_RIGHTS,
         calendar_names: locale::all()
             .iter()
             .map(|l| CalendarName {

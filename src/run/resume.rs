@@ -45,7 +45,8 @@ fn quote(word: &str) -> String {
     if plain {
         word.to_string()
     } else if cfg!(windows) {
-        format!("'{}'", word.replace('\'', "''"))
+        // PowerShell also takes U+2018..U+201B for quotes: the one quoting function knows.
+        crate::powershell::quote(word)
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }

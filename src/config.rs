@@ -33,11 +33,8 @@ pub struct ScriptContext {
     pub monitor: String,
     pub access_rights: &'static str,
     pub locale: String,
+    /// `exo`, `exo-app`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
     pub connection: &'static str,
-    pub connection_exo: bool,
-    pub connection_exo_app: bool,
-    pub connection_onprem: bool,
-    pub connection_legacy_basic: bool,
     /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
     pub cloud: bool,
     pub user_principal_name: Option<String>,
@@ -245,10 +242,6 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         access_rights: o.access_rights.name(),
         locale,
         connection: o.connection.name(),
-        connection_exo: o.connection == Connection::Exo,
-        connection_exo_app: o.connection == Connection::ExoApp,
-        connection_onprem: o.connection == Connection::Onprem,
-        connection_legacy_basic: o.connection == Connection::LegacyBasic,
         cloud: o.connection.is_cloud(),
         user_principal_name: o.user_principal_name.clone(),
         app_id: o.app_id.clone(),

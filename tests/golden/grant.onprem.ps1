@@ -441,6 +441,13 @@ $script:CalendarNames = @{
     'vi' = 'Lịch'
 }
 
+# A -Locale given by hand that names no known calendar stops the run before anything is read.
+function Assert-CalpermLocale {
+    if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
+        Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
+    }
+}
+
 # Set when the tenant refuses to list mailbox languages (field-notes §10): no name is guessed then.
 $script:LanguagesRefused = $false
 
@@ -889,9 +896,7 @@ function Invoke-CalpermGrant {
 # --- Run: every mailbox in scope, one record each -------------------------------------------
 Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'grant'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
 try {
-    if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
-        Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
-    }
+    Assert-CalpermLocale
     Connect-CalpermExchangeOrStop
     Resolve-CalpermMonitor
     Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }

@@ -572,6 +572,13 @@ $script:CalendarNames = @{
     'vi' = 'Lịch'
 }
 
+# A -Locale given by hand that names no known calendar stops the run before anything is read.
+function Assert-CalpermLocale {
+    if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
+        Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
+    }
+}
+
 # Set when the tenant refuses to list mailbox languages (field-notes §10): no name is guessed then.
 $script:LanguagesRefused = $false
 
@@ -1140,9 +1147,7 @@ try {
     }
 
     Invoke-CalpermSetupStepAfter -Step 'grant' -Needs 'exchange-connect' -Body {
-        if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
-            Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
-        }
+        Assert-CalpermLocale
         Resolve-CalpermMonitor
         Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
         Write-CalpermUnmatchedFilters

@@ -829,6 +829,29 @@ function New-CalpermMailboxRecord {
     $record
 }
 
+# Runs one mailbox's work and always ends with its record: a failure becomes the record's kind
+# and message. With -Changes, a run stopped before this mailbox's change says so and stops the
+# loop (nothing was changed here). The body sees the caller's variables ($record, $tally, …).
+function Invoke-CalpermMailboxRecord {
+    param($Record, $Tally, [scriptblock] $Body, [switch] $Changes)
+    try {
+        & $Body
+    } catch {
+        $Record.outcome = 'failed'
+        if ($Changes -and $script:Stopped) {
+            $Record.kind = 'interrupted'
+            $Record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
+        $Record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $Record.message = $_.Exception.Message
+    } finally {
+        $Record.calls = $Tally.calls
+        $Record.retries = $Tally.retries
+        Write-CalpermRecord $Record
+    }
+}
+
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
@@ -850,7 +873,7 @@ function Invoke-CalpermAudit {
     param($Mailbox)
     $record = New-CalpermMailboxRecord $Mailbox
     $tally = @{ calls = 0; retries = 0 }
-    try {
+    Invoke-CalpermMailboxRecord -Record $record -Tally $tally -Body {
         if (Test-CalpermSkip $Mailbox $record) { return }
         $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode 'Read' -ByFolderType
         if (-not $first.Folder) { $record.outcome = 'no-calendar'; return }
@@ -860,14 +883,6 @@ function Invoke-CalpermAudit {
         $record.rights = @($current)
         $decision = Get-CalpermGrantDecision -Current $current -Target $AccessRights
         if ($decision.Action -eq 'unchanged' -or $decision.Action -eq 'kept-higher') { $record.outcome = 'meets' } else { $record.outcome = 'below' }
-    } catch {
-        $record.outcome = 'failed'
-        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
-        $record.message = $_.Exception.Message
-    } finally {
-        $record.calls = $tally.calls
-        $record.retries = $tally.retries
-        Write-CalpermRecord $record
     }
 }
 

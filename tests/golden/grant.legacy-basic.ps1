@@ -791,6 +791,29 @@ function New-CalpermMailboxRecord {
     $record
 }
 
+# Runs one mailbox's work and always ends with its record: a failure becomes the record's kind
+# and message. With -Changes, a run stopped before this mailbox's change says so and stops the
+# loop (nothing was changed here). The body sees the caller's variables ($record, $tally, …).
+function Invoke-CalpermMailboxRecord {
+    param($Record, $Tally, [scriptblock] $Body, [switch] $Changes)
+    try {
+        & $Body
+    } catch {
+        $Record.outcome = 'failed'
+        if ($Changes -and $script:Stopped) {
+            $Record.kind = 'interrupted'
+            $Record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
+        $Record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $Record.message = $_.Exception.Message
+    } finally {
+        $Record.calls = $Tally.calls
+        $Record.retries = $Tally.retries
+        Write-CalpermRecord $Record
+    }
+}
+
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
@@ -822,7 +845,7 @@ function Invoke-CalpermGrant {
     $record = New-CalpermMailboxRecord $Mailbox
     $owner = $record.mailbox
     $tally = @{ calls = 0; retries = 0 }
-    try {
+    Invoke-CalpermMailboxRecord -Record $record -Tally $tally -Changes -Body {
         if (Test-CalpermSkip $Mailbox $record) { return }
         if ($script:ResumeSet.Contains($owner)) { $record.outcome = 'skipped'; $record.kind = 'resumed'; return }
 
@@ -874,20 +897,6 @@ function Invoke-CalpermGrant {
                 $record.message = ('The monitor has {0}; adding {1} would need a right that cannot be expressed without lowering one. Left unchanged.' -f ($current -join ','), $AccessRights)
             }
         }
-    } catch {
-        $record.outcome = 'failed'
-        if ($script:Stopped) {
-            # Stopped before this mailbox's change: nothing was changed here.
-            $record.kind = 'interrupted'
-            $record.message = 'The run was stopped before this mailbox was changed.'
-            throw
-        }
-        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
-        $record.message = $_.Exception.Message
-    } finally {
-        $record.calls = $tally.calls
-        $record.retries = $tally.retries
-        Write-CalpermRecord $record
     }
 }
 

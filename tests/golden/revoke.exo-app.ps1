@@ -828,6 +828,29 @@ function New-CalpermMailboxRecord {
     $record
 }
 
+# Runs one mailbox's work and always ends with its record: a failure becomes the record's kind
+# and message. With -Changes, a run stopped before this mailbox's change says so and stops the
+# loop (nothing was changed here). The body sees the caller's variables ($record, $tally, …).
+function Invoke-CalpermMailboxRecord {
+    param($Record, $Tally, [scriptblock] $Body, [switch] $Changes)
+    try {
+        & $Body
+    } catch {
+        $Record.outcome = 'failed'
+        if ($Changes -and $script:Stopped) {
+            $Record.kind = 'interrupted'
+            $Record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
+        $Record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $Record.message = $_.Exception.Message
+    } finally {
+        $Record.calls = $Tally.calls
+        $Record.retries = $Tally.retries
+        Write-CalpermRecord $Record
+    }
+}
+
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
 function Test-CalpermSkip {
     param($Mailbox, [System.Collections.Specialized.OrderedDictionary] $Record)
@@ -848,7 +871,7 @@ function Invoke-CalpermRevoke {
     param($Mailbox)
     $record = New-CalpermMailboxRecord $Mailbox
     $tally = @{ calls = 0; retries = 0 }
-    try {
+    Invoke-CalpermMailboxRecord -Record $record -Tally $tally -Changes -Body {
         if (Test-CalpermSkip $Mailbox $record) { return }
         $first = Invoke-CalpermFirstCall -Mailbox $Mailbox -Tally $tally -Record $record -Mode 'Read'
         if (-not $first.Folder) { $record.outcome = 'no-calendar'; return }
@@ -860,19 +883,6 @@ function Invoke-CalpermRevoke {
         } else {
             $record.outcome = 'would-remove'
         }
-    } catch {
-        $record.outcome = 'failed'
-        if ($script:Stopped) {
-            $record.kind = 'interrupted'
-            $record.message = 'The run was stopped before this mailbox was changed.'
-            throw
-        }
-        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
-        $record.message = $_.Exception.Message
-    } finally {
-        $record.calls = $tally.calls
-        $record.retries = $tally.retries
-        Write-CalpermRecord $record
     }
 }
 
@@ -885,7 +895,7 @@ function Invoke-CalpermRestore {
     $record = New-CalpermMailboxRecord -Address $Entry.Mailbox
     $record.folderIdentity = $Entry.FolderIdentity
     $tally = @{ calls = 0; retries = 0 }
-    try {
+    Invoke-CalpermMailboxRecord -Record $record -Tally $tally -Changes -Body {
         $current = Get-CalpermMonitorRights -Identity $Entry.FolderIdentity -Tally $tally
         if ($Entry.Action -eq 'add') {
             if ($null -ne $current) {
@@ -944,19 +954,6 @@ function Invoke-CalpermRestore {
                 $record.outcome = 'restored'
             } else { $record.outcome = 'would-restore' }
         }
-    } catch {
-        $record.outcome = 'failed'
-        if ($script:Stopped) {
-            $record.kind = 'interrupted'
-            $record.message = 'The run was stopped before this mailbox was changed.'
-            throw
-        }
-        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
-        $record.message = $_.Exception.Message
-    } finally {
-        $record.calls = $tally.calls
-        $record.retries = $tally.retries
-        Write-CalpermRecord $record
     }
 }
 

@@ -90,7 +90,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunOptions {
-    /// The PowerShell executable (default: $CALPERM_PWSH, then pwsh on PATH, then powershell.exe on Windows).
+    /// The PowerShell executable (default: $CALPERM_PWSH, then pwsh on PATH, then pwsh at its standard
+    /// install locations, then powershell.exe on Windows).
     #[arg(long, value_name = "PATH")]
     pub pwsh: Option<PathBuf>,
 

@@ -17,7 +17,8 @@ pub(crate) const INSTALL_URL: &str =
 /// The environment variable that names the PowerShell executable.
 pub(crate) const ENV_VAR: &str = "CALPERM_PWSH";
 
-/// `--pwsh PATH`, else `$CALPERM_PWSH`, else `pwsh` on PATH, else (Windows) `powershell.exe`.
+/// `--pwsh PATH`, else `$CALPERM_PWSH`, else `pwsh` on PATH, else `pwsh` at a standard install
+/// location (`install_locations`), else (Windows) `powershell.exe`.
 pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         return which::which(path).map_err(|_| {
@@ -43,12 +44,52 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Ok(path) = which::which("pwsh") {
         return Ok(path);
     }
+    let places = install_locations();
+    if let Some(path) = places
+        .iter()
+        .find_map(|dir| which::which_in("pwsh", Some(dir), dir).ok())
+    {
+        return Ok(path);
+    }
     if cfg!(windows)
         && let Ok(path) = which::which("powershell.exe")
     {
         return Ok(path);
     }
-    Err(missing("PowerShell 7 (pwsh) was not found on PATH".to_string(), "").into())
+    let looked: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+    Err(missing(
+        format!(
+            "PowerShell 7 (pwsh) was not found on PATH, nor in {}",
+            looked.join(", ")
+        ),
+        "",
+    )
+    .into())
+}
+
+/// Where PowerShell 7's installers put pwsh when it is not on PATH, in the order tried:
+/// the Linux packages, `dotnet tool install --global PowerShell`, snap, Homebrew (Apple silicon,
+/// then Intel), the macOS package; on Windows the MSI, the .NET tool and the Store alias.
+fn install_locations() -> Vec<PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut places = Vec::new();
+    if cfg!(windows) {
+        places.extend(env("ProgramFiles").map(|p| p.join("PowerShell").join("7")));
+        places.extend(env("USERPROFILE").map(|p| p.join(".dotnet").join("tools")));
+        places.extend(env("LOCALAPPDATA").map(|p| p.join("Microsoft").join("WindowsApps")));
+    } else {
+        places.push(PathBuf::from("/opt/microsoft/powershell/7"));
+        places.extend(env("HOME").map(|p| p.join(".dotnet/tools")));
+        places.push(PathBuf::from("/snap/bin"));
+        places.push(PathBuf::from("/opt/homebrew/bin"));
+        places.push(PathBuf::from("/usr/local/bin"));
+        places.push(PathBuf::from("/usr/local/microsoft/powershell/7"));
+    }
+    places
 }
 
 fn missing(message: String, first: &str) -> Failure {

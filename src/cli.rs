@@ -45,6 +45,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TemplatesCommand,
     },
+    /// Print the shell completion script for SHELL (e.g. `calperm completions bash >
+    /// ~/.local/share/bash-completion/completions/calperm`).
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +300,23 @@ mod tests {
         assert_eq!(args.options.connection, Connection::Exo);
         assert_eq!(args.options.recipient_types.len(), 4);
         assert_eq!(args.options.secret_months, 36);
+    }
+
+    #[test]
+    fn completions_name_the_commands_and_scripts() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+            clap_complete::Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "calperm", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for word in ["render", "app-registration", "secret-months", "exo-app"] {
+                assert!(text.contains(word), "{shell}: {word}");
+            }
+        }
     }
 
     #[test]

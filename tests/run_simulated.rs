@@ -102,3 +102,30 @@ fn pwsh_only_under_dotnet_tools_is_found() {
     );
     assert!(common::stdout(&output).contains("added"));
 }
+
+/// -WhatIf shows what the script would change, and nothing of how the simulated modules set
+/// themselves up (as with the real modules).
+#[test]
+fn what_if_prints_only_the_scripts_own_what_if_lines() {
+    let Some(_) = pwsh() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = common::copy_tenant("demo.json", dir.path());
+    let output = common::calperm()
+        .current_dir(dir.path())
+        .env("TMPDIR", dir.path())
+        .args(["run", "grant", "--what-if", "--simulate"])
+        .arg(&tenant)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&output.stderr);
+    let what_if: Vec<&str> = err.lines().filter(|l| l.starts_with("What if:")).collect();
+    assert!(!what_if.is_empty(), "{err}");
+    assert!(
+        what_if
+            .iter()
+            .all(|l| l.contains("monitor@contoso.com") && !l.contains("TypeData")),
+        "{}",
+        what_if.join("\n")
+    );
+}

@@ -234,6 +234,11 @@ pub struct ScriptOptions {
     #[arg(long, value_name = "FILE")]
     pub mailboxes_csv: Option<PathBuf>,
 
+    /// Only mailboxes created after WHEN, selected by Exchange: a UTC date-time (2026-12-01,
+    /// 2026-12-01T06:00:00Z) or a duration back from now (36h, 2d, 1w).
+    #[arg(long, value_name = "WHEN")]
+    pub created_after: Option<String>,
+
     /// Retries of a throttled or transient call before the mailbox is reported failed.
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub max_retries: u32,

@@ -2,6 +2,7 @@
 //! every check happens here, before anything renders, and fails with exit code 2.
 
 use crate::cli::{Connection, Script, ScriptOptions};
+use crate::delta;
 use crate::error::Failure;
 use crate::journal_check::{self, JournalRun};
 use crate::{locale, rights::Role};
@@ -48,6 +49,8 @@ pub struct ScriptContext {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub mailboxes_csv: Option<String>,
+    /// `--created-after`: the filter date, `yyyy-MM-ddTHH:mm:ss` UTC (delta.rs).
+    pub created_after: Option<String>,
     pub max_retries: u32,
     pub retry_delay_ms: u32,
     /// How long in all the scripts retry a call on an object Entra ID has not replicated yet.
@@ -175,6 +178,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if let Some(path) = &o.mailboxes_csv {
         check_mailboxes_csv(path)?;
     }
+    let created_after = created_after(script, o)?;
     if o.max_retries > 20 {
         return Err(Failure::usage(
             format!("--max-retries {} is too many", o.max_retries),
@@ -299,6 +303,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         include,
         exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
+        created_after,
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
         replication_timeout_seconds: o.replication_timeout,
@@ -373,6 +378,29 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// `--created-after`: the filter date; it narrows an enumeration, so not with a named list.
+fn created_after(script: Script, o: &ScriptOptions) -> Result<Option<String>> {
+    let Some(when) = &o.created_after else {
+        return Ok(None);
+    };
+    if !matches!(script, Script::Grant | Script::Audit | Script::Revoke) {
+        return Err(Failure::usage(
+            format!("--created-after does not apply to {}", script_name(script)),
+            "use it with grant, audit or revoke",
+        )
+        .into());
+    }
+    if !o.include.is_empty() || o.mailboxes_csv.is_some() {
+        return Err(Failure::usage(
+            "--created-after selects from all mailboxes, but --include or --mailboxes-csv names them",
+            "leave out --created-after, or the named list",
+        )
+        .into());
+    }
+    let seconds = delta::parse_when("--created-after", when, std::time::SystemTime::now())?;
+    Ok(Some(delta::filter_date(seconds)))
 }
 
 /// The identities of repeated `--include`/`--exclude` flags. A display name may contain a comma

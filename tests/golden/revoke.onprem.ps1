@@ -28,6 +28,9 @@
 .PARAMETER MailboxesCsv
     A CSV file with a PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column:
     only those mailboxes.
+.PARAMETER CreatedAfter
+    Only mailboxes created after this UTC moment (yyyy-MM-ddTHH:mm:ss), selected by Exchange with
+    -Filter on WhenCreated. Empty: every mailbox. Not with Include or MailboxesCsv.
 .PARAMETER MaxRetries
     How often a throttled or transient call is retried before the mailbox is reported failed.
 .PARAMETER RetryDelayMs
@@ -57,6 +60,8 @@ param(
     [string[]] $Exclude = @(),
     # Only the mailboxes listed in this CSV file (empty: not used).
     [string] $MailboxesCsv = '',
+    # Only mailboxes created after this UTC moment, yyyy-MM-ddTHH:mm:ss (empty: all); Exchange selects them.
+    [string] $CreatedAfter = '',
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
@@ -570,6 +575,25 @@ function Connect-CalpermExchangeOrStop {
     }
 }
 
+# --- Delta: only mailboxes created after a moment -------------------------------------------
+# Exchange reads a date in -Filter in the session's culture (German 01.12.2026, US 12/01/2026), so
+# the date goes in year first, yyyy-MM-ddTHH:mm:ss, which every culture reads alike. UNCONFIRMED:
+# that Exchange Online reads it as UTC (no public source states a filter date's time zone); runs
+# on a schedule use overlapping windows, so an offset of hours loses no mailbox.
+function Get-CalpermCreatedFilter {
+    if ([string]::IsNullOrWhiteSpace($CreatedAfter)) { return $null }
+    $parsed = [datetime]::MinValue
+    $styles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
+    $formats = [string[]]@('yyyy-MM-ddTHH:mm:ss', 'yyyy-MM-ddTHH:mm:ssZ', 'yyyy-MM-dd')
+    if (-not [datetime]::TryParseExact($CreatedAfter.Trim(), $formats, [System.Globalization.CultureInfo]::InvariantCulture, $styles, [ref]$parsed)) {
+        Stop-CalpermRun -Kind 'other' -Message ("CreatedAfter '{0}' is not a UTC date-time: write it as yyyy-MM-ddTHH:mm:ss, e.g. 2026-12-01T06:00:00." -f $CreatedAfter) -ExitCode 2
+    }
+    if ($Include.Count -gt 0 -or $MailboxesCsv) {
+        Stop-CalpermRun -Kind 'other' -Message 'CreatedAfter selects from all mailboxes; leave out Include and MailboxesCsv, or CreatedAfter.' -ExitCode 2
+    }
+    "WhenCreated -gt '{0}'" -f $parsed.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
 # --- Which mailboxes ------------------------------------------------------------------------
 $script:MonitorMailbox = $null
 $script:MonitorUser = $null
@@ -734,6 +758,7 @@ $script:MailboxProperties = @('PrimarySmtpAddress', 'DisplayName', 'RecipientTyp
 # cannot be executed concurrently." (field-notes §4). So there the list is read whole first,
 # keeping only the properties the script uses, and then handed on.
 function Get-CalpermTargetMailbox {
+    $created = Get-CalpermCreatedFilter
     if ($MailboxesCsv) {
         $column = Get-CalpermCsvColumn
         if (-not $column) { Stop-CalpermRun -Kind 'other' -Message ('{0} has no PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column.' -f $MailboxesCsv) -ExitCode 2 }
@@ -741,7 +766,9 @@ function Get-CalpermTargetMailbox {
     } elseif ($Include.Count -gt 0) {
         foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
     } else {
-        $mailboxes = @(Get-Mailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes | Select-Object -Property $script:MailboxProperties)
+        $query = @{ ResultSize = 'Unlimited'; RecipientTypeDetails = $RecipientTypes }
+        if ($created) { $query.Filter = $created }
+        $mailboxes = @(Get-Mailbox @query | Select-Object -Property $script:MailboxProperties)
         $mailboxes
     }
 }

@@ -53,6 +53,9 @@
 .PARAMETER MailboxesCsv
     A CSV file with a PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column:
     only those mailboxes.
+.PARAMETER CreatedAfter
+    Only mailboxes created after this UTC moment (yyyy-MM-ddTHH:mm:ss), selected by Exchange with
+    -Filter on WhenCreated. Empty: every mailbox. Not with Include or MailboxesCsv.
 .PARAMETER MaxRetries
     How often a throttled or transient call is retried before the mailbox is reported failed.
 .PARAMETER RetryDelayMs
@@ -88,6 +91,8 @@ param(
     [string[]] $Exclude = @(),
     # Only the mailboxes listed in this CSV file (empty: not used).
     [string] $MailboxesCsv = '',
+    # Only mailboxes created after this UTC moment, yyyy-MM-ddTHH:mm:ss (empty: all); Exchange selects them.
+    [string] $CreatedAfter = '',
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
@@ -714,6 +719,25 @@ function Connect-CalpermExchangeOrStop {
     }
 }
 
+# --- Delta: only mailboxes created after a moment -------------------------------------------
+# Exchange reads a date in -Filter in the session's culture (German 01.12.2026, US 12/01/2026), so
+# the date goes in year first, yyyy-MM-ddTHH:mm:ss, which every culture reads alike. UNCONFIRMED:
+# that Exchange Online reads it as UTC (no public source states a filter date's time zone); runs
+# on a schedule use overlapping windows, so an offset of hours loses no mailbox.
+function Get-CalpermCreatedFilter {
+    if ([string]::IsNullOrWhiteSpace($CreatedAfter)) { return $null }
+    $parsed = [datetime]::MinValue
+    $styles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
+    $formats = [string[]]@('yyyy-MM-ddTHH:mm:ss', 'yyyy-MM-ddTHH:mm:ssZ', 'yyyy-MM-dd')
+    if (-not [datetime]::TryParseExact($CreatedAfter.Trim(), $formats, [System.Globalization.CultureInfo]::InvariantCulture, $styles, [ref]$parsed)) {
+        Stop-CalpermRun -Kind 'other' -Message ("CreatedAfter '{0}' is not a UTC date-time: write it as yyyy-MM-ddTHH:mm:ss, e.g. 2026-12-01T06:00:00." -f $CreatedAfter) -ExitCode 2
+    }
+    if ($Include.Count -gt 0 -or $MailboxesCsv) {
+        Stop-CalpermRun -Kind 'other' -Message 'CreatedAfter selects from all mailboxes; leave out Include and MailboxesCsv, or CreatedAfter.' -ExitCode 2
+    }
+    "WhenCreated -gt '{0}'" -f $parsed.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
 # --- Which mailboxes ------------------------------------------------------------------------
 $script:MonitorMailbox = $null
 $script:MonitorUser = $null
@@ -901,6 +925,7 @@ function Get-CalpermNamedMailbox {
 # The mailboxes in scope, one at a time. Exchange Online streams them: the list of every mailbox
 # is never held in memory.
 function Get-CalpermTargetMailbox {
+    $created = Get-CalpermCreatedFilter
     if ($MailboxesCsv) {
         $column = Get-CalpermCsvColumn
         if (-not $column) { Stop-CalpermRun -Kind 'other' -Message ('{0} has no PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column.' -f $MailboxesCsv) -ExitCode 2 }
@@ -908,10 +933,12 @@ function Get-CalpermTargetMailbox {
     } elseif ($Include.Count -gt 0) {
         foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
     } else {
+        $query = @{ ResultSize = 'Unlimited'; RecipientTypeDetails = $RecipientTypes }
+        if ($created) { $query.Filter = $created }
         if (-not $script:LanguagesRefused) {
             $streamed = 0
             try {
-                Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes -Properties Languages -ErrorAction Stop | ForEach-Object { $streamed++; $_ }
+                Get-EXOMailbox @query -Properties Languages -ErrorAction Stop | ForEach-Object { $streamed++; $_ }
                 return
             } catch {
                 # Once a mailbox went on, an error is not the refusal (and must not restart the list).
@@ -919,7 +946,7 @@ function Get-CalpermTargetMailbox {
                 Set-CalpermLanguagesRefused $_
             }
         }
-        Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes
+        Get-EXOMailbox @query
     }
 }
 

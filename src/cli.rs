@@ -87,6 +87,9 @@ pub enum Connection {
     Exo,
     /// Connect-ExchangeOnline app-only with a certificate (unattended).
     ExoApp,
+    /// Connect-ExchangeOnline with the managed identity of the Azure resource it runs on (Azure
+    /// Automation, Azure Functions): unattended, no secret.
+    ManagedIdentity,
     /// Exchange Server: Kerberos session to http://SERVER/PowerShell/.
     Onprem,
     /// The manual's Basic-auth remote session, for the record: retired in Exchange Online.

@@ -35,6 +35,7 @@ pub struct ScriptContext {
     pub connection: &'static str,
     pub connection_exo: bool,
     pub connection_exo_app: bool,
+    pub connection_managed_identity: bool,
     pub connection_onprem: bool,
     pub connection_legacy_basic: bool,
     /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
@@ -125,6 +126,7 @@ pub fn connection_name(connection: Connection) -> &'static str {
     match connection {
         Connection::Exo => "exo",
         Connection::ExoApp => "exo-app",
+        Connection::ManagedIdentity => "managed-identity",
         Connection::Onprem => "onprem",
         Connection::LegacyBasic => "legacy-basic",
     }
@@ -282,9 +284,13 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         connection: connection_name(o.connection),
         connection_exo: o.connection == Connection::Exo,
         connection_exo_app: o.connection == Connection::ExoApp,
+        connection_managed_identity: o.connection == Connection::ManagedIdentity,
         connection_onprem: o.connection == Connection::Onprem,
         connection_legacy_basic: o.connection == Connection::LegacyBasic,
-        cloud: matches!(o.connection, Connection::Exo | Connection::ExoApp),
+        cloud: matches!(
+            o.connection,
+            Connection::Exo | Connection::ExoApp | Connection::ManagedIdentity
+        ),
         user_principal_name: o.user_principal_name.clone(),
         app_id: o.app_id.clone(),
         organization: o.organization.clone(),
@@ -469,6 +475,15 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     };
     match o.connection {
         Connection::Exo | Connection::LegacyBasic => {}
+        Connection::ManagedIdentity => {
+            if o.organization.is_none() {
+                return Err(missing(
+                    "--organization",
+                    "managed-identity",
+                    "contoso.onmicrosoft.com",
+                ));
+            }
+        }
         Connection::ExoApp => {
             if o.app_id.is_none() {
                 return Err(missing("--app-id", "exo-app", "<application (client) ID>"));
@@ -526,8 +541,8 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     )?;
     stray(
         "--organization",
-        o.organization.is_some() && !is(Connection::ExoApp),
-        "exo-app",
+        o.organization.is_some() && !is(Connection::ExoApp) && !is(Connection::ManagedIdentity),
+        "exo-app or managed-identity",
     )?;
     stray(
         "--certificate-thumbprint",

@@ -68,7 +68,10 @@ fn parse_date_time(text: &str) -> Option<i64> {
         if !(2..=3).contains(&fields.len()) || fields.iter().any(|f| f.len() != 2) {
             return None;
         }
-        let values: Vec<i64> = fields.iter().map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        let values: Vec<i64> = fields
+            .iter()
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
         if values[0] > 23 || values[1] > 59 || values.get(2).is_some_and(|s| *s > 59) {
             return None;
         }
@@ -150,9 +153,22 @@ mod tests {
 
     #[test]
     fn ambiguous_or_invalid_forms_are_refused() {
-        for text in ["12/01/2026", "01.12.2026", "2026-13-01", "2023-02-29", "2d3h", "-2d", "", "2026-12-01T25:00"] {
+        for text in [
+            "12/01/2026",
+            "01.12.2026",
+            "2026-13-01",
+            "2023-02-29",
+            "2d3h",
+            "-2d",
+            "",
+            "2026-12-01T25:00",
+        ] {
             let err = parse_when("--created-after", text, UNIX_EPOCH).unwrap_err();
-            assert!(err.to_string().contains("neither a date-time nor a duration"), "{text}: {err}");
+            assert!(
+                err.to_string()
+                    .contains("neither a date-time nor a duration"),
+                "{text}: {err}"
+            );
         }
     }
 }

@@ -59,14 +59,22 @@ fn created_after_selects_the_same_mailboxes_in_a_german_and_a_us_session() {
         .into();
     for culture in ["de_DE.UTF-8", "en_US.UTF-8"] {
         let t = tenant();
-        let args = ["grant", "--monitor", MONITOR, "--created-after", "2026-03-04T00:00:00Z"];
+        let args = [
+            "grant",
+            "--monitor",
+            MONITOR,
+            "--created-after",
+            "2026-03-04T00:00:00Z",
+        ];
         let out = run_in(&t, culture, &args);
         assert_eq!(out.status.code(), Some(0), "{culture}: {}", describe(&out));
         assert_eq!(visited(&out), expected, "{culture}: {}", describe(&out));
         // Exchange did the selecting: one enumeration, no per-mailbox call for the others.
         let stats = &t.now()["stats"]["calls"];
         assert_eq!(stats["Get-EXOMailbox"], 1, "{culture}: {stats}");
-        let folder_calls = stats["Get-EXOMailboxFolderStatistics"].as_u64().unwrap_or(0);
+        let folder_calls = stats["Get-EXOMailboxFolderStatistics"]
+            .as_u64()
+            .unwrap_or(0);
         assert!(folder_calls <= 2, "{culture}: {stats}");
     }
 }
@@ -97,14 +105,20 @@ fn the_sim_reads_a_filter_date_in_the_session_culture() {
         assert!(out.status.success(), "{culture}: {}", describe(&out));
         common::stdout(&out).trim().to_string()
     };
-    assert_eq!(run("en_US.UTF-8"), "camille.martin@contoso.com,support@contoso.com");
+    assert_eq!(
+        run("en_US.UTF-8"),
+        "camille.martin@contoso.com,support@contoso.com"
+    );
     assert_eq!(run("de_DE.UTF-8"), "support@contoso.com");
 }
 
 #[test]
 fn created_after_refuses_an_ambiguous_date_and_a_named_list() {
     for (args, wanted) in [
-        (vec!["--created-after", "03/04/2026"], "neither a date-time nor a duration"),
+        (
+            vec!["--created-after", "03/04/2026"],
+            "neither a date-time nor a duration",
+        ),
         (
             vec!["--created-after", "2d", "--include", "a@contoso.com"],
             "--created-after selects from all mailboxes",
@@ -118,4 +132,51 @@ fn created_after_refuses_an_ambiguous_date_and_a_named_list() {
         assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
         assert!(common::stderr(&out).contains(wanted), "{}", describe(&out));
     }
+}
+
+#[test]
+fn managed_identity_runs_unattended_against_the_organization() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let t = tenant();
+    let connection = ["--connection", "managed-identity"];
+    let args = [
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--created-after",
+        "2026-03-04",
+    ];
+    let missing = t.run(&[&args[..], &connection[..]].concat());
+    assert_eq!(missing.status.code(), Some(2), "{}", describe(&missing));
+    assert!(
+        common::stderr(&missing).contains("needs --organization"),
+        "{}",
+        describe(&missing)
+    );
+
+    let org = ["--organization", "contoso.onmicrosoft.com"];
+    let out = run_in(
+        &t,
+        "en_US.UTF-8",
+        &[&args[..], &connection[..], &org[..]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(visited(&out).len(), 2, "{}", describe(&out));
+    let script = common::calperm()
+        .args(["render", "grant", "--monitor", MONITOR])
+        .args(connection)
+        .args(org)
+        .output()
+        .unwrap();
+    let text = common::stdout(&script);
+    assert!(
+        text.contains("Connect-ExchangeOnline -ManagedIdentity -Organization $Organization"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[string] $Organization = 'contoso.onmicrosoft.com'"),
+        "{text}"
+    );
 }

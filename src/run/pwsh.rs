@@ -128,7 +128,8 @@ pub(crate) fn not_powershell(exe: &Path) -> Failure {
 pub(crate) fn non_interactive(context: &ScriptContext, simulate: bool) -> bool {
     simulate
         || context.script == "execution-policy"
-        || (context.connection_exo_app && !matches!(context.script, "app-registration" | "setup"))
+        || ((context.connection_exo_app || context.connection_managed_identity)
+            && !matches!(context.script, "app-registration" | "setup"))
 }
 
 /// Whether the script waits for calperm's acknowledgement on its standard input before each

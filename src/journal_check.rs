@@ -66,8 +66,23 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
 /// identities, and one whose runs (a resumed journal holds several) are not the same run.
 pub fn identify(path: &Path, records: &[Record]) -> Result<RunIdentity> {
     let mut identity: Option<RunIdentity> = None;
+    // A workflow's journal (setup) holds the start records of all its parts, one pwsh each, and
+    // a `part` record after each. The run is the one its first start names; the later parts'
+    // starts belong to it and do not name a run of their own.
+    let parts: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Part(p) => Some(p.part.as_str()),
+            _ => None,
+        })
+        .collect();
     for record in records {
         match record {
+            Record::Start(start)
+                if identity
+                    .as_ref()
+                    .is_some_and(|first| first.script != start.script)
+                    && parts.contains(start.script.as_str()) => {}
             Record::Start(start) => {
                 let Some(version) = &start.calperm_version else {
                     return Err(refuse(

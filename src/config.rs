@@ -52,6 +52,11 @@ pub struct ScriptContext {
     pub mailboxes_csv: Option<String>,
     /// `--created-after`: the filter date, `yyyy-MM-ddTHH:mm:ss` UTC (delta.rs).
     pub created_after: Option<String>,
+    /// `--since`: the mailboxes the earlier journal left unfinished, and that journal's file name.
+    pub retry: Vec<String>,
+    pub since: Option<String>,
+    /// `--folders-from`: calendars to try first.
+    pub folder_cache: Vec<delta::CachedFolder>,
     pub max_retries: u32,
     pub retry_delay_ms: u32,
     /// How long in all the scripts retry a call on an object Entra ID has not replicated yet.
@@ -249,6 +254,47 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         }
         (None, _) => Vec::new(),
     };
+    let (mut created_after, mut retry, mut since) = (created_after, Vec::new(), None);
+    if let Some(path) = &o.since {
+        if script != Script::Grant {
+            return Err(Failure::usage("--since applies to grant only", "drop --since").into());
+        }
+        if created_after.is_some() || journal_run.is_some() {
+            return Err(Failure::usage(
+                "--since cannot be combined with --created-after or --resume",
+                "--since chooses the window itself; resume an interrupted run first, then run --since",
+            )
+            .into());
+        }
+        let basis = delta::since(path, &this_run)?;
+        (created_after, retry, since) = (Some(basis.created_after), basis.retry, Some(basis.journal));
+        journal_run = Some(basis.run);
+    }
+    let mut folder_cache = Vec::new();
+    if let Some(path) = &o.folders_from {
+        if !matches!(script, Script::Grant | Script::Audit | Script::Revoke) || o.from_journal.is_some() {
+            return Err(Failure::usage(
+                "--folders-from applies to grant, audit and revoke (not with --from-journal, which names its folders itself)",
+                "drop --folders-from",
+            )
+            .into());
+        }
+        let (cache, run) = delta::folders_from(path, &this_run)?;
+        if let Some(other) = &journal_run
+            && ((!other.guid.is_empty() && !run.guid.is_empty() && other.guid != run.guid)
+                || (!other.tenant_id.is_empty()
+                    && !run.tenant_id.is_empty()
+                    && other.tenant_id != run.tenant_id))
+        {
+            return Err(Failure::usage(
+                format!("the journal {} is of another monitor or tenant than the run's other journal", path.display()),
+                "pass journals of runs of this monitor in this tenant",
+            )
+            .into());
+        }
+        journal_run.get_or_insert(run);
+        folder_cache = cache;
+    }
 
     if o.secret_months == 0 || o.secret_months > 1200 {
         return Err(Failure::usage(
@@ -310,6 +356,9 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
         created_after,
+        retry,
+        since,
+        folder_cache,
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
         replication_timeout_seconds: o.replication_timeout,

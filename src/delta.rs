@@ -8,7 +8,124 @@
 //! window that overlaps the previous one, so an hour's difference costs nothing.
 
 use crate::error::Failure;
+use crate::journal;
+use crate::journal_check::{self, JournalRun, ThisRun};
+use crate::records::{Outcome, Record};
+use anyhow::Result;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `--since`: how long before the earlier run's start the window opens. A mailbox created just
+/// before that run started may not have been listed by it yet, and the time zone Exchange reads a
+/// filter date in is UNCONFIRMED (see above): a day covers both, and costs one call for each
+/// mailbox created that day, which is left as it is.
+pub const SINCE_MARGIN_SECONDS: i64 = 86_400;
+
+/// What a `--since` run does: the mailboxes created after `created_after`, and `retry` by identity.
+#[derive(Debug)]
+pub struct Since {
+    pub created_after: String,
+    pub retry: Vec<String>,
+    /// The journal's file name, recorded in the new journal's start record.
+    pub journal: String,
+    pub run: JournalRun,
+}
+
+/// The earlier grant journal of `--since`: of this monitor (the script checks the tenant too).
+pub fn since(path: &Path, this: &ThisRun<'_>) -> Result<Since> {
+    let records = journal::read(path)?;
+    let identity = journal_check::identify(path, &records)?;
+    if identity.script != "grant" {
+        return Err(Failure::usage(
+            format!("the journal {} is of a {} run, not of a grant", path.display(), identity.script),
+            "pass the journal of an earlier grant to --since",
+        )
+        .into());
+    }
+    journal_check::check_monitor(path, &identity, this)?;
+    let started = records.iter().find_map(|r| match r {
+        Record::Start(s) => s.started_at.as_deref().and_then(parse_date_time),
+        _ => None,
+    });
+    let Some(started) = started else {
+        return Err(Failure::usage(
+            format!("the journal {} does not say when its run started", path.display()),
+            "it was written by an older calperm: use --created-after with a date before that run instead",
+        )
+        .into());
+    };
+    Ok(Since {
+        created_after: filter_date(started - SINCE_MARGIN_SECONDS),
+        retry: unfinished(&records),
+        journal: file_name(path),
+        run: journal_check::journal_run(path, &identity),
+    })
+}
+
+/// The mailboxes a grant journal did not leave granted: its last word on them was failed or
+/// no-calendar, or a change was announced (intent) and never confirmed. In journal order.
+fn unfinished(records: &[Record]) -> Vec<String> {
+    let mut last: BTreeMap<String, (usize, String, bool)> = BTreeMap::new();
+    for (i, record) in records.iter().enumerate() {
+        let (address, open) = match record {
+            Record::Mailbox(m) => (&m.mailbox, matches!(m.outcome, Outcome::Failed | Outcome::NoCalendar)),
+            Record::Intent(intent) => (&intent.mailbox, true),
+            _ => continue,
+        };
+        let entry = last.entry(address.to_lowercase()).or_insert((i, address.clone(), open));
+        entry.2 = open;
+    }
+    let mut open: Vec<(usize, String)> =
+        last.into_values().filter(|e| e.2).map(|(i, a, _)| (i, a)).collect();
+    open.sort();
+    open.into_iter().map(|(_, a)| a).collect()
+}
+
+/// A calendar an earlier journal found for a mailbox (`--folders-from`).
+#[derive(Debug, Serialize)]
+pub struct CachedFolder {
+    pub mailbox: String,
+    pub name: String,
+    pub identity: String,
+}
+
+/// `--folders-from`: each mailbox's default calendar as a grant, audit or revoke journal of this
+/// monitor last recorded it, where the call on it succeeded.
+pub fn folders_from(path: &Path, this: &ThisRun<'_>) -> Result<(Vec<CachedFolder>, JournalRun)> {
+    let records = journal::read(path)?;
+    let identity = journal_check::identify(path, &records)?;
+    if !matches!(identity.script.as_str(), "grant" | "audit" | "revoke") {
+        return Err(Failure::usage(
+            format!("the journal {} is of a {} run, which records no calendars", path.display(), identity.script),
+            "pass the journal of a grant, audit or revoke to --folders-from",
+        )
+        .into());
+    }
+    journal_check::check_monitor(path, &identity, this)?;
+    let mut found: BTreeMap<String, CachedFolder> = BTreeMap::new();
+    for record in &records {
+        let Record::Mailbox(m) = record else { continue };
+        if matches!(m.outcome, Outcome::Failed | Outcome::Skipped | Outcome::NoCalendar) {
+            continue;
+        }
+        if let (Some(name), Some(identity)) = (&m.folder, &m.folder_identity) {
+            found.insert(
+                m.mailbox.to_lowercase(),
+                CachedFolder { mailbox: m.mailbox.clone(), name: name.clone(), identity: identity.clone() },
+            );
+        }
+    }
+    Ok((found.into_values().collect(), journal_check::journal_run(path, &identity)))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
 
 /// Seconds since 1970-01-01 UTC of WHEN (`2026-12-01`, `2026-12-01T10:00:00Z`, `2026-12-01T10:00`,
 /// or a duration back from `now`: `90m`, `36h`, `2d`, `1w`).
@@ -123,6 +240,14 @@ pub fn filter_date(seconds: i64) -> String {
         rest % 3600 / 60,
         rest % 60
     )
+}
+
+/// Now, as a start record's `startedAt`: `yyyy-MM-ddTHH:mm:ssZ`.
+pub fn utc_now() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    filter_date(now) + "Z"
 }
 
 #[cfg(test)]

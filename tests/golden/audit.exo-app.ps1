@@ -69,6 +69,10 @@ param(
     [string] $MailboxesCsv = '',
     # Only mailboxes created after this UTC moment, yyyy-MM-ddTHH:mm:ss (empty: all); Exchange selects them.
     [string] $CreatedAfter = '',
+    # With CreatedAfter: these mailboxes too, by identity (calperm --since: the ones an earlier run left unfinished).
+    [string[]] $Retry = @(),
+    # The journal a delta run is based on (calperm --since); only recorded.
+    [string] $Since = '',
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
@@ -489,10 +493,13 @@ function Get-CalpermCalendarIdentity {
     '{0}:{1}' -f $Owner, [string]$Folder.FolderId
 }
 
-# The folder to try first for a mailbox: the guessed name, else the FolderType lookup.
+# The folder to try first for a mailbox: the one an earlier journal recorded, else the guessed
+# name, else the FolderType lookup.
 function Get-CalpermFirstFolder {
     param($Mailbox, [hashtable] $Tally)
     $owner = [string]$Mailbox.PrimarySmtpAddress
+    $cached = $script:FolderCache[$owner]
+    if ($cached) { return @{ Name = [string]$cached[0]; Identity = [string]$cached[1]; Guessed = $true } }
     $guess = Get-CalpermExpectedCalendarName $Mailbox
     if ($guess) { return @{ Name = $guess; Identity = ('{0}:\{1}' -f $owner, $guess); Guessed = $true } }
     Resolve-CalpermDefaultCalendar -Owner $owner -Tally $Tally
@@ -608,6 +615,40 @@ function Get-CalpermCreatedFilter {
         Stop-CalpermRun -Kind 'other' -Message 'CreatedAfter selects from all mailboxes; leave out Include and MailboxesCsv, or CreatedAfter.' -ExitCode 2
     }
     "WhenCreated -gt '{0}'" -f $parsed.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# In a delta run each record says why its mailbox was visited: 'new' (created after CreatedAfter)
+# or 'retried' (named in Retry).
+$script:DeltaRole = @{}
+
+# A delta run's mailboxes: those Exchange lists as created after CreatedAfter, then each Retry
+# mailbox that was not among them, looked up by identity.
+function Get-CalpermDeltaMailbox {
+    param([scriptblock] $Enumerate)
+    $seen = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+    & $Enumerate | ForEach-Object {
+        $address = [string]$_.PrimarySmtpAddress
+        [void]$seen.Add($address)
+        if ($CreatedAfter) { $script:DeltaRole[$address] = 'new' }
+        $_
+    }
+    foreach ($identity in $Retry) {
+        $identity = $identity.Trim()
+        if (-not $identity -or $seen.Contains($identity)) { continue }
+        [void]$seen.Add($identity)
+        $script:DeltaRole[$identity] = 'retried'
+        $found = Get-CalpermNamedMailbox -Identity $identity
+        foreach ($mailbox in @($found)) {
+            if ($mailbox -and $mailbox.PSObject.Properties['PrimarySmtpAddress']) { $script:DeltaRole[[string]$mailbox.PrimarySmtpAddress] = 'retried' }
+            $mailbox
+        }
+    }
+}
+
+# --- Folder cache: the calendars an earlier journal found (calperm --folders-from) ----------
+# Tried first, like a guessed name: when Exchange says the folder does not exist (renamed, or the
+# FolderId of a moved mailbox), the calendar is looked up by FolderType as usual.
+$script:FolderCache = @{
 }
 
 # --- Which mailboxes ------------------------------------------------------------------------
@@ -805,8 +846,15 @@ function Get-CalpermTargetMailbox {
     } elseif ($Include.Count -gt 0) {
         foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
     } else {
+        Get-CalpermDeltaMailbox -Enumerate { Get-CalpermAllMailbox -Created $created }
+    }
+}
+
+# Every mailbox of the RecipientTypes (created after CreatedAfter, when given).
+function Get-CalpermAllMailbox {
+    param([string] $Created)
         $query = @{ ResultSize = 'Unlimited'; RecipientTypeDetails = $RecipientTypes }
-        if ($created) { $query.Filter = $created }
+        if ($Created) { $query.Filter = $Created }
         if (-not $script:LanguagesRefused) {
             $streamed = 0
             try {
@@ -819,7 +867,6 @@ function Get-CalpermTargetMailbox {
             }
         }
         Get-EXOMailbox @query
-    }
 }
 
 # A mailbox record with every field present, as the report expects: of a mailbox Exchange
@@ -846,6 +893,7 @@ function New-CalpermMailboxRecord {
         $record.displayName = [string]$Mailbox.DisplayName
         $record.recipientType = [string]$Mailbox.RecipientTypeDetails
     }
+    if ($script:DeltaRole.ContainsKey($record.mailbox)) { $record.delta = $script:DeltaRole[$record.mailbox] }
     $record
 }
 
@@ -892,7 +940,7 @@ function Invoke-CalpermAudit {
 }
 
 # --- Run: every mailbox in scope, one record each -------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'audit'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal) })
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'audit'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal); createdAfter = $CreatedAfter; since = $Since })
 try {
     if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
         Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2

@@ -267,12 +267,15 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
             .into());
         }
         let basis = delta::since(path, &this_run)?;
-        (created_after, retry, since) = (Some(basis.created_after), basis.retry, Some(basis.journal));
+        (created_after, retry, since) =
+            (Some(basis.created_after), basis.retry, Some(basis.journal));
         journal_run = Some(basis.run);
     }
     let mut folder_cache = Vec::new();
     if let Some(path) = &o.folders_from {
-        if !matches!(script, Script::Grant | Script::Audit | Script::Revoke) || o.from_journal.is_some() {
+        if !matches!(script, Script::Grant | Script::Audit | Script::Revoke)
+            || o.from_journal.is_some()
+        {
             return Err(Failure::usage(
                 "--folders-from applies to grant, audit and revoke (not with --from-journal, which names its folders itself)",
                 "drop --folders-from",
@@ -287,7 +290,10 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
                     && other.tenant_id != run.tenant_id))
         {
             return Err(Failure::usage(
-                format!("the journal {} is of another monitor or tenant than the run's other journal", path.display()),
+                format!(
+                    "the journal {} is of another monitor or tenant than the run's other journal",
+                    path.display()
+                ),
                 "pass journals of runs of this monitor in this tenant",
             )
             .into());

@@ -39,7 +39,11 @@ pub fn since(path: &Path, this: &ThisRun<'_>) -> Result<Since> {
     let identity = journal_check::identify(path, &records)?;
     if identity.script != "grant" {
         return Err(Failure::usage(
-            format!("the journal {} is of a {} run, not of a grant", path.display(), identity.script),
+            format!(
+                "the journal {} is of a {} run, not of a grant",
+                path.display(),
+                identity.script
+            ),
             "pass the journal of an earlier grant to --since",
         )
         .into());
@@ -70,15 +74,23 @@ fn unfinished(records: &[Record]) -> Vec<String> {
     let mut last: BTreeMap<String, (usize, String, bool)> = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {
         let (address, open) = match record {
-            Record::Mailbox(m) => (&m.mailbox, matches!(m.outcome, Outcome::Failed | Outcome::NoCalendar)),
+            Record::Mailbox(m) => (
+                &m.mailbox,
+                matches!(m.outcome, Outcome::Failed | Outcome::NoCalendar),
+            ),
             Record::Intent(intent) => (&intent.mailbox, true),
             _ => continue,
         };
-        let entry = last.entry(address.to_lowercase()).or_insert((i, address.clone(), open));
+        let entry = last
+            .entry(address.to_lowercase())
+            .or_insert((i, address.clone(), open));
         entry.2 = open;
     }
-    let mut open: Vec<(usize, String)> =
-        last.into_values().filter(|e| e.2).map(|(i, a, _)| (i, a)).collect();
+    let mut open: Vec<(usize, String)> = last
+        .into_values()
+        .filter(|e| e.2)
+        .map(|(i, a, _)| (i, a))
+        .collect();
     open.sort();
     open.into_iter().map(|(_, a)| a).collect()
 }
@@ -98,7 +110,11 @@ pub fn folders_from(path: &Path, this: &ThisRun<'_>) -> Result<(Vec<CachedFolder
     let identity = journal_check::identify(path, &records)?;
     if !matches!(identity.script.as_str(), "grant" | "audit" | "revoke") {
         return Err(Failure::usage(
-            format!("the journal {} is of a {} run, which records no calendars", path.display(), identity.script),
+            format!(
+                "the journal {} is of a {} run, which records no calendars",
+                path.display(),
+                identity.script
+            ),
             "pass the journal of a grant, audit or revoke to --folders-from",
         )
         .into());
@@ -107,17 +123,27 @@ pub fn folders_from(path: &Path, this: &ThisRun<'_>) -> Result<(Vec<CachedFolder
     let mut found: BTreeMap<String, CachedFolder> = BTreeMap::new();
     for record in &records {
         let Record::Mailbox(m) = record else { continue };
-        if matches!(m.outcome, Outcome::Failed | Outcome::Skipped | Outcome::NoCalendar) {
+        if matches!(
+            m.outcome,
+            Outcome::Failed | Outcome::Skipped | Outcome::NoCalendar
+        ) {
             continue;
         }
         if let (Some(name), Some(identity)) = (&m.folder, &m.folder_identity) {
             found.insert(
                 m.mailbox.to_lowercase(),
-                CachedFolder { mailbox: m.mailbox.clone(), name: name.clone(), identity: identity.clone() },
+                CachedFolder {
+                    mailbox: m.mailbox.clone(),
+                    name: name.clone(),
+                    identity: identity.clone(),
+                },
             );
         }
     }
-    Ok((found.into_values().collect(), journal_check::journal_run(path, &identity)))
+    Ok((
+        found.into_values().collect(),
+        journal_check::journal_run(path, &identity),
+    ))
 }
 
 fn file_name(path: &Path) -> String {

@@ -995,7 +995,7 @@ function Invoke-CalpermGrant {
 }
 
 # --- Run: every mailbox in scope, one record each -------------------------------------------
-Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'grant'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal); createdAfter = $CreatedAfter; since = $Since })
+Write-CalpermRecord ([ordered]@{ type = 'start'; script = 'grant'; monitor = $Monitor; accessRights = $AccessRights; whatIf = $script:WhatIfMode; calpermVersion = '0.1.0'; total = (Get-CalpermExpectedTotal); createdAfter = $(if ($CreatedAfter) { $CreatedAfter } else { $null }); since = $(if ($Since) { $Since } else { $null }) })
 try {
     if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
         Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2

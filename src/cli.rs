@@ -79,6 +79,9 @@ pub enum Script {
     /// Every step of the manual in order: several scripts, each in its own pwsh (Exchange, then
     /// Microsoft Graph, then the app's Exchange side).
     Setup,
+    /// Register a Windows scheduled task that grants new mailboxes every day, unattended
+    /// (certificate sign-in, --created-after window).
+    Schedule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

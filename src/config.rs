@@ -52,6 +52,8 @@ pub struct ScriptContext {
     pub mailboxes_csv: Option<String>,
     /// `--created-after`: the filter date, `yyyy-MM-ddTHH:mm:ss` UTC (delta.rs).
     pub created_after: Option<String>,
+    /// schedule: the task's `--created-after` duration.
+    pub schedule_window: String,
     /// `--since`: the mailboxes the earlier journal left unfinished, and that journal's file name.
     pub retry: Vec<String>,
     pub since: Option<String>,
@@ -124,6 +126,7 @@ pub fn script_name(script: Script) -> &'static str {
         Script::AppRegistration => "app-registration",
         Script::EwsReadiness => "ews-readiness",
         Script::Setup => "setup",
+        Script::Schedule => "schedule",
     }
 }
 
@@ -141,7 +144,7 @@ pub fn connection_name(connection: Connection) -> &'static str {
 /// only when it restricts the app with RBAC for Applications.
 pub fn uses_exchange(script: Script, o: &ScriptOptions) -> bool {
     match script {
-        Script::ExecutionPolicy => false,
+        Script::ExecutionPolicy | Script::Schedule => false,
         Script::AppRegistration => o.restrict_to_group.is_some(),
         _ => true,
     }
@@ -185,7 +188,12 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if let Some(path) = &o.mailboxes_csv {
         check_mailboxes_csv(path)?;
     }
-    let created_after = created_after(script, o)?;
+    let schedule_window = schedule_window(script, o)?;
+    let created_after = if script == Script::Schedule {
+        None
+    } else {
+        created_after(script, o)?
+    };
     if o.max_retries > 20 {
         return Err(Failure::usage(
             format!("--max-retries {} is too many", o.max_retries),
@@ -362,6 +370,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
         created_after,
+        schedule_window,
         retry,
         since,
         folder_cache,
@@ -439,6 +448,45 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// schedule: the window each run of the task looks back (a duration; default two days), and
+/// the app sign-in the task needs.
+fn schedule_window(script: Script, o: &ScriptOptions) -> Result<String> {
+    if script != Script::Schedule {
+        return Ok(String::new());
+    }
+    for (flag, value, example) in [
+        ("--app-id", &o.app_id, "<application (client) ID>"),
+        ("--organization", &o.organization, "contoso.onmicrosoft.com"),
+        (
+            "--certificate-thumbprint",
+            &o.certificate_thumbprint,
+            "<thumbprint in LocalMachine\\My>",
+        ),
+    ] {
+        if value.is_none() {
+            return Err(Failure::usage(
+                format!("schedule needs {flag}: the task signs in unattended with an app and a certificate"),
+                format!("add {flag} {example}"),
+            )
+            .into());
+        }
+    }
+    let window = o.created_after.clone().unwrap_or_else(|| "2d".into());
+    let now = std::time::SystemTime::now();
+    let is_duration = delta::parse_when("--created-after", &window, now)
+        .is_ok_and(|_| window.trim().ends_with(['m', 'h', 'd', 'w']));
+    if !is_duration {
+        return Err(Failure::usage(
+            format!(
+                "--created-after '{window}' is not a duration; the task looks back from each run"
+            ),
+            "use a duration such as 36h, 2d or 1w",
+        )
+        .into());
+    }
+    Ok(window.trim().to_string())
 }
 
 /// `--created-after`: the filter date; it narrows an enumeration, so not with a named list.

@@ -72,6 +72,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "_replication",
         include_str!("../templates/_replication.ps1.hbs"),
     ),
+    ("schedule", include_str!("../templates/schedule.ps1.hbs")),
     (
         "execution-policy",
         include_str!("../templates/execution-policy.ps1.hbs"),

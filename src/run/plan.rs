@@ -184,7 +184,7 @@ impl Workflow {
                 template: context.script,
                 needs_exchange: !matches!(
                     script,
-                    Script::ExecutionPolicy | Script::AppRegistration
+                    Script::ExecutionPolicy | Script::AppRegistration | Script::Schedule
                 ),
                 needs_graph: script == Script::AppRegistration,
                 depends_on: Vec::new(),

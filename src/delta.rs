@@ -68,8 +68,8 @@ pub fn since(path: &Path, this: &ThisRun<'_>) -> Result<Since> {
     })
 }
 
-/// The mailboxes a grant journal did not leave granted: its last word on them was failed or
-/// no-calendar, or a change was announced (intent) and never confirmed. In journal order.
+/// The mailboxes a grant journal did not leave granted: its last word on them was failed,
+/// no-calendar or skipped as not usable yet, or a change was announced (intent) and never confirmed. In journal order.
 fn unfinished(records: &[Record]) -> Vec<String> {
     let mut last: BTreeMap<String, (usize, String, bool)> = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {

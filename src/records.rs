@@ -182,7 +182,8 @@ pub struct Mailbox {
     /// The monitor's rights after the change (or wanted, with -WhatIf).
     #[serde(default)]
     pub rights: Option<Vec<String>>,
-    /// For `failed`: not-found, access-denied, throttled, other. For `skipped`: monitor, excluded, resumed.
+    /// For `failed`: not-found, access-denied, throttled, other. For `skipped`: monitor, excluded,
+    /// resumed, not-yet-usable (a delta run's new mailbox Exchange cannot use yet).
     #[serde(default)]
     pub kind: Option<String>,
     #[serde(default)]

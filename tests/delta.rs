@@ -299,11 +299,16 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
             ("lukas.weber@contoso.com", "added", "retried"),
             ("nina.new@contoso.com", "added", "new"),
             ("otto.neu@contoso.com", "added", "new"),
+            ("paula.pending@contoso.com", "skipped", "new"),
         ]
         .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
     );
+    assert_eq!(
+        visited["paula.pending@contoso.com"]["kind"],
+        "not-yet-usable"
+    );
     // Nothing else was called: one filtered enumeration, two lookups by identity, and the calls
-    // the four records account for (Lukas's German-named guess missed: 3 calls; the others 1).
+    // the five records account for (Lukas's German-named guess missed: 3 calls; Paula's 2).
     let calls = t.now()["stats"]["calls"].clone();
     let folder_calls: u64 = [
         "Add-MailboxFolderPermission",
@@ -322,6 +327,23 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
         "{calls} {}",
         describe(&second)
     );
+
+    // The summary says so too.
+    let summary = t.run(&[
+        "grant",
+        "--monitor",
+        MONITOR,
+        "--since",
+        "first.jsonl",
+        "--what-if",
+    ]);
+    let text = common::stdout(&summary);
+    for row in ["new ", "retried ", "not usable yet "] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(row)),
+            "no {row:?} row in\n{text}"
+        );
+    }
 
     // The new journal records its basis, so the next run chains on it.
     let journal = common::journal(&t.file("second.jsonl"));
@@ -348,7 +370,7 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
         "third.jsonl",
     ]);
     assert_eq!(third.status.code(), Some(0), "{}", describe(&third));
-    // The day's margin brings the two new ones back (left as they are); nothing is retried.
+    // The day's margin brings the new ones back (left as they are); Paula is granted now.
     let again: Vec<String> = by_mailbox(&third)
         .into_iter()
         .map(|(m, r)| format!("{m} {}", r["outcome"].as_str().unwrap()))

@@ -256,10 +256,14 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
     assert_eq!(outcomes["alex.wilber@contoso.com"]["outcome"], "failed");
     assert_eq!(outcomes.len(), 23);
 
-    // Minutes later: both are usable, and two mailboxes were created.
+    // Minutes later: both are usable, and three mailboxes were created, one of them so recently
+    // that Exchange cannot use it yet.
+    let mut pending = new_mailbox(&t, "megan.bowen@contoso.com", "paula.pending", 3);
+    pending["notUsable"] = true.into();
     let added = [
         new_mailbox(&t, "megan.bowen@contoso.com", "nina.new", 1),
         new_mailbox(&t, "anna.schmidt@contoso.com", "otto.neu", 2),
+        pending,
     ];
     edit_state(&t, |state| {
         for address in ["lukas.weber@contoso.com", "alex.wilber@contoso.com"] {
@@ -323,7 +327,7 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
     assert_eq!(calls["Get-EXOMailbox"], 3, "{calls}");
     assert_eq!(
         (folder_calls, accounted),
-        (6, 6),
+        (8, 8),
         "{calls} {}",
         describe(&second)
     );
@@ -360,6 +364,10 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
             .iter()
             .any(|r| r["type"] == "mailbox" && r["delta"] == "new")
     );
+    edit_state(&t, |state| {
+        let paula = recipient(state, "paula.pending@contoso.com");
+        paula.as_object_mut().unwrap().remove("notUsable");
+    });
     let third = t.run_json(&[
         "grant",
         "--monitor",
@@ -379,7 +387,8 @@ fn since_grants_the_new_and_the_unfinished_mailboxes_and_calls_nothing_else() {
         again,
         [
             "nina.new@contoso.com unchanged",
-            "otto.neu@contoso.com unchanged"
+            "otto.neu@contoso.com unchanged",
+            "paula.pending@contoso.com added"
         ]
     );
 }

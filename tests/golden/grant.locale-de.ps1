@@ -36,8 +36,9 @@
     A CSV file with a PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column:
     only those mailboxes.
 .PARAMETER CreatedAfter
-    Only mailboxes created after this UTC moment (yyyy-MM-ddTHH:mm:ss), selected by Exchange with
-    -Filter on WhenCreated. Empty: every mailbox. Not with Include or MailboxesCsv.
+    Only mailboxes created after this UTC moment (yyyy-MM-ddTHH:mm:ss) or within this duration back
+    from now (36h, 2d, 1w), selected by Exchange with -Filter on WhenCreated. Empty: every mailbox.
+    Not with Include or MailboxesCsv.
 .PARAMETER MaxRetries
     How often a throttled or transient call is retried before the mailbox is reported failed.
 .PARAMETER RetryDelayMs
@@ -73,7 +74,7 @@ param(
     [string[]] $Exclude = @(),
     # Only the mailboxes listed in this CSV file (empty: not used).
     [string] $MailboxesCsv = '',
-    # Only mailboxes created after this UTC moment, yyyy-MM-ddTHH:mm:ss (empty: all); Exchange selects them.
+    # Only mailboxes created after this UTC moment, yyyy-MM-ddTHH:mm:ss, or within a duration such as 2d (empty: all); Exchange selects them.
     [string] $CreatedAfter = '',
     # With CreatedAfter: these mailboxes too, by identity (calperm --since: the ones an earlier run left unfinished).
     [string[]] $Retry = @(),
@@ -505,8 +506,8 @@ function Get-CalpermCalendarIdentity {
 function Get-CalpermFirstFolder {
     param($Mailbox, [hashtable] $Tally)
     $owner = [string]$Mailbox.PrimarySmtpAddress
-    $cached = $script:FolderCache[$owner]
-    if ($cached) { return @{ Name = [string]$cached[0]; Identity = [string]$cached[1]; Guessed = $true } }
+    $cached = Get-CalpermCachedFolder $owner
+    if ($cached) { return $cached }
     $guess = Get-CalpermExpectedCalendarName $Mailbox
     if ($guess) { return @{ Name = $guess; Identity = ('{0}:\{1}' -f $owner, $guess); Guessed = $true } }
     Resolve-CalpermDefaultCalendar -Owner $owner -Tally $Tally
@@ -534,7 +535,9 @@ function Get-CalpermMonitorRights {
 function Invoke-CalpermFirstCall {
     param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode, [switch] $ByFolderType)
     if ($ByFolderType) {
-        $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally
+        # Given --folders-from, the calendar that journal recorded is tried first even here.
+        $folder = Get-CalpermCachedFolder ([string]$Mailbox.PrimarySmtpAddress)
+        if (-not $folder) { $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally }
     } else {
         $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
     }
@@ -603,10 +606,16 @@ function Connect-CalpermExchangeOrStop {
 function Get-CalpermCreatedFilter {
     if ([string]::IsNullOrWhiteSpace($CreatedAfter)) { return $null }
     $parsed = [datetime]::MinValue
+    # A duration back from now (36h, 2d, 1w), for a runbook or task that runs on a schedule.
+    if ($CreatedAfter.Trim() -match '^([0-9]+)([mhdw])$') {
+        $minutes = @{ m = 1; h = 60; d = 1440; w = 10080 }[$Matches[2]] * [int]$Matches[1]
+        $parsed = [datetime]::UtcNow.AddMinutes(-$minutes)
+        return ("WhenCreated -gt '{0}'" -f $parsed.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture))
+    }
     $styles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
     $formats = [string[]]@('yyyy-MM-ddTHH:mm:ss', 'yyyy-MM-ddTHH:mm:ssZ', 'yyyy-MM-dd')
     if (-not [datetime]::TryParseExact($CreatedAfter.Trim(), $formats, [System.Globalization.CultureInfo]::InvariantCulture, $styles, [ref]$parsed)) {
-        Stop-CalpermRun -Kind 'other' -Message ("CreatedAfter '{0}' is not a UTC date-time: write it as yyyy-MM-ddTHH:mm:ss, e.g. 2026-12-01T06:00:00." -f $CreatedAfter) -ExitCode 2
+        Stop-CalpermRun -Kind 'other' -Message ("CreatedAfter '{0}' is not a UTC date-time: write it as yyyy-MM-ddTHH:mm:ss, e.g. 2026-12-01T06:00:00, or as a duration back from now such as 2d." -f $CreatedAfter) -ExitCode 2
     }
     if ($Include.Count -gt 0 -or $MailboxesCsv) {
         Stop-CalpermRun -Kind 'other' -Message 'CreatedAfter selects from all mailboxes; leave out Include and MailboxesCsv, or CreatedAfter.' -ExitCode 2
@@ -658,6 +667,15 @@ function Set-CalpermNotYetUsable {
 # Tried first, like a guessed name: when Exchange says the folder does not exist (renamed, or the
 # FolderId of a moved mailbox), the calendar is looked up by FolderType as usual.
 $script:FolderCache = @{
+}
+
+# The cached calendar of a mailbox, tried like a guessed name (Guessed: a not-found falls back to
+# the FolderType lookup), or $null.
+function Get-CalpermCachedFolder {
+    param([string] $Owner)
+    $cached = $script:FolderCache[$Owner]
+    if (-not $cached) { return $null }
+    @{ Name = [string]$cached[0]; Identity = [string]$cached[1]; Guessed = $true }
 }
 
 # --- Which mailboxes ------------------------------------------------------------------------

@@ -467,3 +467,66 @@ fn a_stale_folder_cache_entry_falls_back_and_still_grants() {
     let calls = t.now()["stats"]["calls"].clone();
     assert_eq!(calls["Get-EXOMailboxFolderStatistics"], 1, "{calls}");
 }
+
+#[test]
+fn the_script_takes_a_duration_for_a_runbook_schedule() {
+    // An Azure Automation schedule passes the same -CreatedAfter every day: a duration, counted
+    // back from each run.
+    let Some(pwsh) = common::pwsh() else { return };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at = |hours_ago: i64| calperm::delta::filter_date(now - hours_ago * 3600) + "Z";
+    let t = SimTenant::edited(|tenant| {
+        for r in tenant["recipients"].as_array_mut().unwrap() {
+            let when = match r["primarySmtpAddress"].as_str().unwrap() {
+                "camille.martin@contoso.com" => at(1),
+                "support@contoso.com" => at(5 * 24),
+                _ => at(400 * 24),
+            };
+            r["whenCreated"] = when.into();
+        }
+    });
+    let rendered = common::calperm()
+        .args(["render", "grant", "--monitor", MONITOR])
+        .output()
+        .unwrap();
+    let script = t.file("grant.ps1");
+    std::fs::write(&script, rendered.stdout).unwrap();
+    let modules = common::fixture("sim/modules");
+    let path = format!(
+        "{}{}{}",
+        modules.display(),
+        if cfg!(windows) { ";" } else { ":" },
+        std::env::var("PSModulePath").unwrap_or_default()
+    );
+    let out = std::process::Command::new(pwsh)
+        .args(["-NoProfile", "-NonInteractive", "-File"])
+        .arg(&script)
+        .args(["-CreatedAfter", "2d", "-RecordMarker", "REC:"])
+        .env("PSModulePath", path)
+        .env("CALPERM_SIM_TENANT", t.file("tenant.json"))
+        .env_remove("CALPERM_SIM_STATE")
+        .output()
+        .unwrap();
+    let mailboxes: Vec<String> = common::stdout(&out)
+        .lines()
+        .filter_map(|l| l.strip_prefix("REC:"))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["type"] == "mailbox")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["mailbox"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        mailboxes,
+        ["camille.martin@contoso.com added"],
+        "{}",
+        describe(&out)
+    );
+}

@@ -216,6 +216,21 @@ pub struct ScriptOptions {
     #[arg(long, value_name = "FILE")]
     pub mailboxes_csv: Option<PathBuf>,
 
+    /// Only mailboxes created after WHEN, selected by Exchange: a UTC date-time (2026-12-01,
+    /// 2026-12-01T06:00:00Z) or a duration back from now (36h, 2d, 1w).
+    #[arg(long, value_name = "WHEN")]
+    pub created_after: Option<String>,
+
+    /// Grant a delta to an earlier grant's JOURNAL: the mailboxes created since that run started
+    /// (less a day), and the ones it did not leave granted, retried by identity.
+    #[arg(long, value_name = "JOURNAL")]
+    pub since: Option<PathBuf>,
+
+    /// Try first each mailbox's calendar as this grant, audit or revoke JOURNAL recorded it; an
+    /// entry that no longer fits falls back to today's lookup.
+    #[arg(long, value_name = "JOURNAL")]
+    pub folders_from: Option<PathBuf>,
+
     /// Retries of a throttled or transient call before the mailbox is reported failed.
     #[arg(long, default_value_t = 6, value_name = "N")]
     pub max_retries: u32,

@@ -2,6 +2,7 @@
 //! every check happens here, before anything renders, and fails with exit code 2.
 
 use crate::cli::ScriptOptions;
+use crate::delta;
 use crate::error::Failure;
 use crate::journal_check::{self, JournalRun};
 use crate::limits::{self, Limits};
@@ -33,7 +34,7 @@ pub struct ScriptContext {
     pub monitor: String,
     pub access_rights: &'static str,
     pub locale: String,
-    /// `exo`, `exo-app`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
+    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
     pub connection: &'static str,
     /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
     pub cloud: bool,
@@ -47,6 +48,15 @@ pub struct ScriptContext {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub mailboxes_csv: Option<String>,
+    /// `--created-after`: the filter date, `yyyy-MM-ddTHH:mm:ss` UTC (delta.rs).
+    pub created_after: Option<String>,
+    /// schedule: the task's `--created-after` duration.
+    pub schedule_window: String,
+    /// `--since`: the mailboxes the earlier journal left unfinished, and that journal's file name.
+    pub retry: Vec<String>,
+    pub since: Option<String>,
+    /// `--folders-from`: calendars to try first.
+    pub folder_cache: Vec<delta::CachedFolder>,
     pub max_retries: u32,
     pub retry_delay_ms: u32,
     /// How long in all the scripts retry a call on an object Entra ID has not replicated yet.
@@ -161,6 +171,12 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if let Some(path) = &o.mailboxes_csv {
         check_mailboxes_csv(path)?;
     }
+    let schedule_window = schedule_window(script, o)?;
+    let created_after = if script == Script::Schedule {
+        None
+    } else {
+        created_after(script, o)?
+    };
     limits::MAX_RETRIES.check(o.max_retries)?;
     limits::RETRY_DELAY_MS.check(o.retry_delay_ms)?;
     limits::REPLICATION_TIMEOUT.check(o.replication_timeout)?;
@@ -215,6 +231,53 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         }
         (None, _) => Vec::new(),
     };
+    let (mut created_after, mut retry, mut since) = (created_after, Vec::new(), None);
+    if let Some(path) = &o.since {
+        if script != Script::Grant {
+            return Err(Failure::usage("--since applies to grant only", "drop --since").into());
+        }
+        if created_after.is_some() || journal_run.is_some() {
+            return Err(Failure::usage(
+                "--since cannot be combined with --created-after or --resume",
+                "--since chooses the window itself; resume an interrupted run first, then run --since",
+            )
+            .into());
+        }
+        let basis = delta::since(path, &this_run)?;
+        (created_after, retry, since) =
+            (Some(basis.created_after), basis.retry, Some(basis.journal));
+        journal_run = Some(basis.run);
+    }
+    let mut folder_cache = Vec::new();
+    if let Some(path) = &o.folders_from {
+        if !matches!(script, Script::Grant | Script::Audit | Script::Revoke)
+            || o.from_journal.is_some()
+        {
+            return Err(Failure::usage(
+                "--folders-from applies to grant, audit and revoke (not with --from-journal, which names its folders itself)",
+                "drop --folders-from",
+            )
+            .into());
+        }
+        let (cache, run) = delta::folders_from(path, &this_run)?;
+        if let Some(other) = &journal_run
+            && ((!other.guid.is_empty() && !run.guid.is_empty() && other.guid != run.guid)
+                || (!other.tenant_id.is_empty()
+                    && !run.tenant_id.is_empty()
+                    && other.tenant_id != run.tenant_id))
+        {
+            return Err(Failure::usage(
+                format!(
+                    "the journal {} is of another monitor or tenant than the run's other journal",
+                    path.display()
+                ),
+                "pass journals of runs of this monitor in this tenant",
+            )
+            .into());
+        }
+        journal_run.get_or_insert(run);
+        folder_cache = cache;
+    }
 
     limits::SECRET_MONTHS.check(o.secret_months)?;
     let app_certificate_path = app_certificate(script, o)?;
@@ -261,6 +324,11 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         include,
         exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
+        created_after,
+        schedule_window,
+        retry,
+        since,
+        folder_cache,
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
         replication_timeout_seconds: o.replication_timeout,
@@ -340,6 +408,68 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// schedule: the window each run of the task looks back (a duration; default two days), and
+/// the app sign-in the task needs.
+fn schedule_window(script: Script, o: &ScriptOptions) -> Result<String> {
+    if script != Script::Schedule {
+        return Ok(String::new());
+    }
+    for (flag, value, example) in [
+        ("--app-id", &o.app_id, "<application (client) ID>"),
+        ("--organization", &o.organization, "contoso.onmicrosoft.com"),
+        (
+            "--certificate-thumbprint",
+            &o.certificate_thumbprint,
+            "<thumbprint in LocalMachine\\My>",
+        ),
+    ] {
+        if value.is_none() {
+            return Err(Failure::usage(
+                format!("schedule needs {flag}: the task signs in unattended with an app and a certificate"),
+                format!("add {flag} {example}"),
+            )
+            .into());
+        }
+    }
+    let window = o.created_after.clone().unwrap_or_else(|| "2d".into());
+    let now = std::time::SystemTime::now();
+    let is_duration = delta::parse_when("--created-after", &window, now)
+        .is_ok_and(|_| window.trim().ends_with(['m', 'h', 'd', 'w']));
+    if !is_duration {
+        return Err(Failure::usage(
+            format!(
+                "--created-after '{window}' is not a duration; the task looks back from each run"
+            ),
+            "use a duration such as 36h, 2d or 1w",
+        )
+        .into());
+    }
+    Ok(window.trim().to_string())
+}
+
+/// `--created-after`: the filter date; it narrows an enumeration, so not with a named list.
+fn created_after(script: Script, o: &ScriptOptions) -> Result<Option<String>> {
+    let Some(when) = &o.created_after else {
+        return Ok(None);
+    };
+    if !matches!(script, Script::Grant | Script::Audit | Script::Revoke) {
+        return Err(Failure::usage(
+            format!("--created-after does not apply to {}", script.name()),
+            "use it with grant, audit or revoke",
+        )
+        .into());
+    }
+    if !o.include.is_empty() || o.mailboxes_csv.is_some() {
+        return Err(Failure::usage(
+            "--created-after selects from all mailboxes, but --include or --mailboxes-csv names them",
+            "leave out --created-after, or the named list",
+        )
+        .into());
+    }
+    let seconds = delta::parse_when("--created-after", when, std::time::SystemTime::now())?;
+    Ok(Some(delta::filter_date(seconds)))
+}
+
 /// The identities of repeated `--include`/`--exclude` flags. A display name may contain a comma
 /// ("Schmidt, Anna"), so a value is split at commas only when every part is an address
 /// ("a@x.com,b@x.com", the older comma-list form); a value that could be either is refused.
@@ -406,6 +536,15 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     };
     match o.connection {
         Connection::Exo | Connection::LegacyBasic => {}
+        Connection::ManagedIdentity => {
+            if o.organization.is_none() {
+                return Err(missing(
+                    "--organization",
+                    "managed-identity",
+                    "contoso.onmicrosoft.com",
+                ));
+            }
+        }
         Connection::ExoApp => {
             if o.app_id.is_none() {
                 return Err(missing("--app-id", "exo-app", "<application (client) ID>"));
@@ -463,8 +602,8 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     )?;
     stray(
         "--organization",
-        o.organization.is_some() && !is(Connection::ExoApp),
-        "exo-app",
+        o.organization.is_some() && !is(Connection::ExoApp) && !is(Connection::ManagedIdentity),
+        "exo-app or managed-identity",
     )?;
     stray(
         "--certificate-thumbprint",

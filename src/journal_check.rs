@@ -66,8 +66,23 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
 /// identities, and one whose runs (a resumed journal holds several) are not the same run.
 pub fn identify(path: &Path, records: &[Record]) -> Result<RunIdentity> {
     let mut identity: Option<RunIdentity> = None;
+    // A workflow's journal (setup) holds the start records of all its parts, one pwsh each, and
+    // a `part` record after each. The run is the one its first start names; the later parts'
+    // starts belong to it and do not name a run of their own.
+    let parts: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Part(p) => Some(p.part.as_str()),
+            _ => None,
+        })
+        .collect();
     for record in records {
         match record {
+            Record::Start(start)
+                if identity
+                    .as_ref()
+                    .is_some_and(|first| first.script != start.script)
+                    && parts.contains(start.script.as_str()) => {}
             Record::Start(start) => {
                 let Some(version) = &start.calperm_version else {
                     return Err(refuse(
@@ -161,7 +176,7 @@ pub struct ThisRun<'a> {
 }
 
 /// Refuses a journal whose monitor (as typed, or as resolved) is not this run's `--monitor`.
-fn check_monitor(path: &Path, identity: &RunIdentity, run: &ThisRun<'_>) -> Result<()> {
+pub(crate) fn check_monitor(path: &Path, identity: &RunIdentity, run: &ThisRun<'_>) -> Result<()> {
     let typed = identity.monitor.as_deref().unwrap_or_default();
     let resolved = identity.resolved.as_ref().map(|r| r.address.as_str());
     let matches = typed.eq_ignore_ascii_case(run.monitor)
@@ -217,7 +232,7 @@ pub fn for_resume(path: &Path, run: &ThisRun<'_>) -> Result<(Vec<String>, Journa
     Ok((done, journal_run(path, &identity)))
 }
 
-fn journal_run(path: &Path, identity: &RunIdentity) -> JournalRun {
+pub(crate) fn journal_run(path: &Path, identity: &RunIdentity) -> JournalRun {
     let resolved = identity.resolved.clone().unwrap_or_default();
     JournalRun {
         // The file name only: the rendered script stays the same wherever the journal lies.
@@ -534,6 +549,9 @@ mod tests {
             total: None,
             calperm_version: version.map(String::from),
             simulated_tenant: None,
+            started_at: None,
+            created_after: None,
+            since: None,
         })
     }
 
@@ -563,6 +581,7 @@ mod tests {
             message: None,
             retries: 0,
             calls: 1,
+            delta: None,
         })
     }
 

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delta;
 pub mod error;
 pub mod journal;
 pub mod journal_check;

@@ -34,6 +34,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("_retry", include_str!("../templates/_retry.ps1.hbs")),
     ("_rights", include_str!("../templates/_rights.ps1.hbs")),
     ("_calendar", include_str!("../templates/_calendar.ps1.hbs")),
+    ("_delta", include_str!("../templates/_delta.ps1.hbs")),
     ("_scope", include_str!("../templates/_scope.ps1.hbs")),
     ("_grant", include_str!("../templates/_grant.ps1.hbs")),
     ("_audit", include_str!("../templates/_audit.ps1.hbs")),
@@ -71,6 +72,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "_replication",
         include_str!("../templates/_replication.ps1.hbs"),
     ),
+    ("schedule", include_str!("../templates/schedule.ps1.hbs")),
     (
         "execution-policy",
         include_str!("../templates/execution-policy.ps1.hbs"),

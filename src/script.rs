@@ -22,6 +22,9 @@ pub enum Script {
     /// Every step of the manual in order: several scripts, each in its own pwsh (Exchange, then
     /// Microsoft Graph, then the app's Exchange side).
     Setup,
+    /// Register a Windows scheduled task that grants new mailboxes every day, unattended
+    /// (certificate sign-in, --created-after window).
+    Schedule,
 }
 
 impl Script {
@@ -35,6 +38,7 @@ impl Script {
             Script::AppRegistration => "app-registration",
             Script::EwsReadiness => "ews-readiness",
             Script::Setup => "setup",
+            Script::Schedule => "schedule",
         }
     }
 
@@ -42,7 +46,8 @@ impl Script {
     /// app-registration only when it restricts the app with RBAC for Applications.
     pub fn needs_exchange(self, restricted: bool) -> bool {
         match self {
-            Script::ExecutionPolicy => false,
+            // schedule registers a task on this machine; the task signs in when it runs.
+            Script::ExecutionPolicy | Script::Schedule => false,
             Script::AppRegistration => restricted,
             _ => true,
         }
@@ -83,6 +88,9 @@ pub enum Connection {
     Exo,
     /// Connect-ExchangeOnline app-only with a certificate (unattended).
     ExoApp,
+    /// Connect-ExchangeOnline with the managed identity of the Azure resource it runs on (Azure
+    /// Automation, Azure Functions): unattended, no secret.
+    ManagedIdentity,
     /// Exchange Server: Kerberos session to http://SERVER/PowerShell/.
     Onprem,
     /// The manual's Basic-auth remote session, for the record: retired in Exchange Online.
@@ -95,6 +103,7 @@ impl Connection {
         match self {
             Connection::Exo => "exo",
             Connection::ExoApp => "exo-app",
+            Connection::ManagedIdentity => "managed-identity",
             Connection::Onprem => "onprem",
             Connection::LegacyBasic => "legacy-basic",
         }
@@ -102,12 +111,16 @@ impl Connection {
 
     /// Exchange Online (Get-EXO* cmdlets); otherwise Exchange Server cmdlet names.
     pub fn is_cloud(self) -> bool {
-        matches!(self, Connection::Exo | Connection::ExoApp)
+        matches!(
+            self,
+            Connection::Exo | Connection::ExoApp | Connection::ManagedIdentity
+        )
     }
 
-    /// Signs in without a person (app-only certificate), so pwsh may run `-NonInteractive`.
+    /// Signs in without a person (app-only certificate, managed identity), so pwsh may run
+    /// `-NonInteractive`.
     pub fn is_unattended(self) -> bool {
-        self == Connection::ExoApp
+        matches!(self, Connection::ExoApp | Connection::ManagedIdentity)
     }
 
     /// Reads the console for credentials (`Get-Credential`), so standard input stays the terminal.

@@ -141,13 +141,14 @@ fn from_journal_refuses_another_monitor() {
 }
 
 /// A grant journal of A on the demo tenant, with isaiah's AvailabilityOnly raised to Reviewer.
+/// Edits below change the `mailbox` records (the result); the `intent` record before each stays.
 fn granted(t: &SimTenant) -> Vec<Value> {
     let out = t.run(&["grant", "--monitor", A, "--journal", "g.jsonl"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let journal = lines(&t.file("g.jsonl"));
     let isaiah = journal
         .iter()
-        .find(|r| r["mailbox"] == "isaiah.langer@contoso.com")
+        .find(|r| r["type"] == "mailbox" && r["mailbox"] == "isaiah.langer@contoso.com")
         .unwrap();
     assert_eq!(isaiah["outcome"], "updated", "{isaiah}");
     assert_eq!(isaiah["previous"], serde_json::json!(["AvailabilityOnly"]));
@@ -163,7 +164,7 @@ fn restore_never_raises_above_what_the_grant_found() {
     let mut journal = granted(&t);
     let after_grant = t.now();
     for record in journal.iter_mut() {
-        if record["mailbox"] == "isaiah.langer@contoso.com" {
+        if record["type"] == "mailbox" && record["mailbox"] == "isaiah.langer@contoso.com" {
             record["previous"] = serde_json::json!(["Owner"]);
         }
     }
@@ -180,7 +181,7 @@ fn restore_never_raises_above_what_the_grant_found() {
     // An 'added' that claims rights above the role the grant gave is refused as well.
     let mut journal = granted(&SimTenant::demo());
     for record in journal.iter_mut() {
-        if record["mailbox"] == "adele.vance@contoso.com" {
+        if record["type"] == "mailbox" && record["mailbox"] == "adele.vance@contoso.com" {
             record["rights"] = serde_json::json!(["Owner"]);
         }
     }
@@ -203,7 +204,7 @@ fn contradicting_journal_is_refused() {
     let mut twice = journal.clone();
     let mut copy = journal
         .iter()
-        .find(|r| r["mailbox"] == "isaiah.langer@contoso.com")
+        .find(|r| r["type"] == "mailbox" && r["mailbox"] == "isaiah.langer@contoso.com")
         .unwrap()
         .clone();
     copy["previous"] = serde_json::json!(["LimitedDetails"]);

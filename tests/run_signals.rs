@@ -446,11 +446,33 @@ fn a_resumed_journal_with_a_cut_off_last_line_is_repaired_not_glued() {
     let sandbox = Sandbox::new();
     let tenant = common::copy_tenant("demo.json", &sandbox.work());
     let journal = sandbox.file("j.jsonl");
-    std::fs::write(
-        &journal,
-        "{\"type\":\"start\",\"script\":\"grant\"}\n{\"type\":\"mailbox\",\"mailbox\":\"adele.va",
-    )
-    .unwrap();
+    // A real journal (its run identity is what --resume checks), cut off as a run stopped while
+    // writing its third mailbox record leaves it.
+    let output = sandbox
+        .command()
+        .args(["run", "grant", "--monitor", MONITOR, "--simulate"])
+        .arg(&tenant)
+        .arg("--journal")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
+    let full = std::fs::read_to_string(&journal).unwrap();
+    let mut kept = String::new();
+    let mut mailboxes = 0;
+    for line in full.lines() {
+        if line.contains("\"type\":\"mailbox\"") {
+            mailboxes += 1;
+            if mailboxes == 3 {
+                kept.push_str(&line[..line.len() / 2]);
+                break;
+            }
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    assert_eq!(mailboxes, 3, "{full}");
+    std::fs::write(&journal, kept).unwrap();
     let output = sandbox
         .command()
         .args(["run", "grant", "--monitor", MONITOR, "--simulate"])

@@ -491,6 +491,7 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
         MONITOR,
         "--restrict-to-group",
         "nosuch@contoso.com",
+        "--show-secret",
         "--journal",
         journal_arg,
     ]);
@@ -518,6 +519,7 @@ fn resume_skips_the_scripts_the_journal_shows_as_completed() {
         MONITOR,
         "--restrict-to-group",
         GROUP,
+        "--show-secret",
         "--resume",
         journal_arg,
     ]);
@@ -942,6 +944,7 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         MONITOR,
         "--secret-months",
         "12",
+        "--show-secret",
         "--journal",
         journal_arg,
     ]);
@@ -972,6 +975,7 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         MONITOR,
         "--secret-months",
         "12",
+        "--show-secret",
         "--resume",
         journal_arg,
     ]);
@@ -1038,9 +1042,10 @@ fn the_rendered_scripts_run_by_hand_one_after_another_with_the_values_carried_ov
             .output()
             .unwrap()
     };
-    // The first script's outputs, as a reviewer running it would see them (objects).
+    // The first script's outputs, as a reviewer running it would see them (objects). Its output
+    // is captured here, not a terminal, so the secret is shown only because ShowSecret says yes.
     let out = by_hand(
-        "& ./01-app-registration.ps1 -RetryDelayMs 10 | Where-Object { $_.type -eq 'output' } | ForEach-Object { '{0}={1}' -f $_.name, $_.value }",
+        "& ./01-app-registration.ps1 -ShowSecret yes -RetryDelayMs 10 | Where-Object { $_.type -eq 'output' } | ForEach-Object { '{0}={1}' -f $_.name, $_.value }",
     );
     assert!(out.status.success(), "{}", describe(&out));
     let values: BTreeMap<String, String> = common::stdout(&out)

@@ -512,6 +512,7 @@ impl stream::Handler for Session {
     fn record(&mut self, mut record: Record) {
         if let Record::Start(start) = &mut record {
             start.simulated_tenant.clone_from(&self.simulated_tenant);
+            start.started_at = Some(crate::delta::utc_now());
         }
         let journaled = if self.journal_error.is_none() {
             self.journal_ok(&record)

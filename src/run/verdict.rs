@@ -190,6 +190,9 @@ mod tests {
             total: None,
             calperm_version: None,
             simulated_tenant: None,
+            started_at: None,
+            created_after: None,
+            since: None,
         })
     }
     fn end(code: i32) -> Record {
@@ -209,6 +212,7 @@ mod tests {
             message: None,
             retries: 0,
             calls: 1,
+            delta: None,
         })
     }
     fn fatal(kind: &str) -> Record {

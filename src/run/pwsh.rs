@@ -70,6 +70,7 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
 /// Where PowerShell 7's installers put pwsh when it is not on PATH, in the order tried:
 /// the Linux packages, `dotnet tool install --global PowerShell`, snap, Homebrew (Apple silicon,
 /// then Intel), the macOS package; on Windows the MSI, the .NET tool and the Store alias.
+/// Unconfirmed: the reference documents none of these paths; they are the installers' usual ones.
 fn install_locations() -> Vec<PathBuf> {
     let env = |name: &str| {
         std::env::var_os(name)

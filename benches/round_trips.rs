@@ -54,42 +54,67 @@ fn main() {
         tenant.display()
     );
     let state = dir.path().join("calperm.state.json");
-    for label in ["calperm grant, fresh tenant", "calperm grant, rerun"] {
-        let started = Instant::now();
-        let output = Command::new(&calperm)
-            .current_dir(dir.path())
-            .args([
-                "run",
-                "grant",
-                "--monitor",
-                MONITOR,
-                "--format",
-                "json",
-                "--simulate",
-            ])
-            .arg(&tenant)
-            .arg("--sim-state")
-            .arg(&state)
-            .output()
-            .unwrap();
-        let seconds = started.elapsed().as_secs_f64();
-        let records: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|r| r["type"] == "mailbox")
-            .collect();
-        let failed = records.iter().filter(|r| r["outcome"] == "failed").count();
-        let stats = read_stats(&state);
-        let (calls, breakdown) = counted_calls(&stats);
-        println!(
-            "{label:<32} {:>5} mailboxes  {:>6} calls  {:.3} calls/mailbox  {failed} failed  exit {:?}  {seconds:.1} s",
-            records.len(),
-            calls,
-            calls as f64 / records.len().max(1) as f64,
-            output.status.code()
-        );
-        println!("{:<32} {breakdown}", "");
+    let first = dir.path().join("first.jsonl");
+    let first = first.to_str().unwrap();
+    let runs: [(&str, Vec<&str>); 4] = [
+        (
+            "calperm grant, fresh tenant",
+            vec!["grant", "--journal", first],
+        ),
+        ("calperm grant, rerun", vec!["grant"]),
+        (
+            "grant rerun --folders-from",
+            vec!["grant", "--folders-from", first],
+        ),
+        (
+            "audit --folders-from",
+            vec!["audit", "--folders-from", first],
+        ),
+    ];
+    for (label, args) in runs {
+        run_calperm(&calperm, dir.path(), label, &args, &tenant, &state);
     }
+
+    // A delta run: 25 mailboxes created since the last run (copies of existing ones with new
+    // addresses, Guids and folder ids), selected by Exchange with --created-after.
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&tenant).unwrap()).unwrap();
+    let copies: Vec<Value> = json["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["recipientTypeDetails"] == "UserMailbox" && r["primarySmtpAddress"] != MONITOR
+        })
+        .take(25)
+        .enumerate()
+        .map(|(n, r)| {
+            let mut r = r.clone();
+            let address = format!("new{n}@contoso.com");
+            for key in ["primarySmtpAddress", "userPrincipalName", "alias", "name"] {
+                r[key] = address.clone().into();
+            }
+            r["guid"] = format!("c0ffee00-0000-4000-8000-{n:012}").into();
+            r["externalDirectoryObjectId"] = format!("e0ffee00-0000-4000-8000-{n:012}").into();
+            r["emailAddresses"] = Value::Array(Vec::new());
+            r["whenCreated"] = "2026-12-02T08:00:00Z".into();
+            for (i, folder) in r["folders"].as_array_mut().unwrap().iter_mut().enumerate() {
+                folder["folderId"] = format!("AAMkNEW{n}x{i}").into();
+            }
+            r
+        })
+        .collect();
+    json["recipients"].as_array_mut().unwrap().extend(copies);
+    let grown = dir.path().join("large-2025.json");
+    std::fs::write(&grown, serde_json::to_string(&json).unwrap()).unwrap();
+    let delta_state = dir.path().join("delta.state.json");
+    run_calperm(
+        &calperm,
+        dir.path(),
+        "grant --created-after, 25 new",
+        &["grant", "--created-after", "2026-12-01"],
+        &grown,
+        &delta_state,
+    );
 
     let one_liner_state = dir.path().join("one-liner.state.json");
     let script = dir.path().join("one-liner.ps1");
@@ -135,6 +160,46 @@ fn sim_module_path(root: &Path) -> String {
         Ok(existing) if !existing.is_empty() => format!("{}:{existing}", modules.display()),
         _ => modules.display().to_string(),
     }
+}
+
+/// One `calperm run … --simulate` and its calls per mailbox (and, for a delta run, in all).
+fn run_calperm(
+    calperm: &Path,
+    dir: &Path,
+    label: &str,
+    args: &[&str],
+    tenant: &Path,
+    state: &Path,
+) {
+    let started = Instant::now();
+    let output = Command::new(calperm)
+        .current_dir(dir)
+        .arg("run")
+        .args(args)
+        .args(["--monitor", MONITOR, "--format", "json", "--simulate"])
+        .arg(tenant)
+        .arg("--sim-state")
+        .arg(state)
+        .output()
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let records: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r["type"] == "mailbox")
+        .collect();
+    let failed = records.iter().filter(|r| r["outcome"] == "failed").count();
+    let stats = read_stats(state);
+    let (calls, breakdown) = counted_calls(&stats);
+    println!(
+        "{label:<32} {:>5} mailboxes  {:>6} calls  {:.3} calls/mailbox  {} calls in all  {failed} failed  exit {:?}  {seconds:.1} s",
+        records.len(),
+        calls,
+        calls as f64 / records.len().max(1) as f64,
+        stats["total"],
+        output.status.code()
+    );
+    println!("{:<32} {breakdown}", "");
 }
 
 fn read_stats(state: &Path) -> Value {

@@ -1,9 +1,10 @@
 //! What each command does, given parsed arguments.
 
 use crate::cli::{Cli, Command, ListFormat, RunArgs, Script, TemplatesCommand};
-use crate::config::{self, ScriptContext};
+use crate::config;
 use crate::error::Failure;
 use crate::run::plan::Workflow;
+use crate::script::Target;
 use crate::{locale, render, run};
 use anyhow::{Context, Result};
 use clap::ValueEnum;
@@ -57,6 +58,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             export_templates(&dir)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: clap_complete panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "calperm", &mut script);
+            let mut out = std::io::stdout().lock();
+            out.write_all(&script)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -66,17 +77,18 @@ pub fn render_workflow(
     templates: Option<&Path>,
     script: Script,
     options: &crate::cli::ScriptOptions,
-) -> Result<(ScriptContext, Workflow)> {
+) -> Result<(Target, Workflow)> {
     let context = config::build(script, options)?;
+    let target = config::target(script, options);
     let registry = render::registry(templates)?;
-    let workflow = Workflow::build(script, &context, &registry)?;
-    Ok((context, workflow))
+    let workflow = Workflow::build(&target, &context, &registry)?;
+    Ok((target, workflow))
 }
 
 fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
-    let (context, workflow) = render_workflow(templates, args.script, &args.options)?;
+    let (target, workflow) = render_workflow(templates, args.script, &args.options)?;
     crate::secret::check_run(
-        &context,
+        &target,
         &args.options,
         &args.run,
         std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -88,17 +100,14 @@ fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
         crate::journal_check::check_simulation(journal, args.run.simulate.as_deref())?;
     }
     warn_about_connection(&args.options);
+    let options = args.run.to_run();
     if !workflow.is_single() {
-        return run::plan::execute(&workflow, &context, &args.run);
+        return run::plan::execute(&workflow, &target, &options);
     }
-    if args.run.parallel > 1 {
-        return run::workers::execute(&context, &workflow.parts[0].text, &args.run);
+    if options.parallel > 1 {
+        return run::workers::execute(&workflow, &target, &options);
     }
-    run::execute(run::Plan {
-        context: &context,
-        script_text: &workflow.parts[0].text,
-        options: &args.run,
-    })
+    run::execute(&workflow, &target, &options)
 }
 
 fn warn_about_connection(options: &crate::cli::ScriptOptions) {

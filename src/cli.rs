@@ -4,6 +4,8 @@
 //! an uppercase `value_name`, and defaults are the manual's values.
 
 use crate::rights::Role;
+pub use crate::run::ReportFormat;
+pub use crate::script::{Connection, Script};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -43,6 +45,12 @@ pub enum Command {
         #[command(subcommand)]
         command: TemplatesCommand,
     },
+    /// Print the shell completion script for SHELL (e.g. `calperm completions bash >
+    /// ~/.local/share/bash-completion/completions/calperm`).
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,48 +67,6 @@ pub enum TemplatesCommand {
 pub enum ListFormat {
     Table,
     Json,
-}
-
-/// The scripts calperm renders, in the manual's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Script {
-    /// Set the execution policy to RemoteSigned (Windows only).
-    ExecutionPolicy,
-    /// Give the monitor rights on every mailbox's default calendar.
-    Grant,
-    /// Report the monitor's current rights on every default calendar.
-    Audit,
-    /// Remove the monitor's rights, or restore exactly what a grant's journal recorded.
-    Revoke,
-    /// Register the Entra app: Graph Calendars.Read, admin consent, client secret.
-    AppRegistration,
-    /// Check whether the connector can use EWS, and until when.
-    EwsReadiness,
-    /// Every step of the manual in order: several scripts, each in its own pwsh (Exchange, then
-    /// Microsoft Graph, then the app's Exchange side).
-    Setup,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Connection {
-    /// Connect-ExchangeOnline, interactive modern sign-in.
-    Exo,
-    /// Connect-ExchangeOnline app-only with a certificate (unattended).
-    ExoApp,
-    /// Exchange Server: Kerberos session to http://SERVER/PowerShell/.
-    Onprem,
-    /// The manual's Basic-auth remote session, for the record: retired in Exchange Online.
-    LegacyBasic,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// Summary and a table.
-    Table,
-    /// One JSON record per line.
-    Json,
-    /// CSV with a header row.
-    Csv,
 }
 
 #[derive(Debug, Args)]
@@ -135,7 +101,8 @@ pub struct RunOptions {
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
 
-    /// The PowerShell executable (default: $CALPERM_PWSH, then pwsh on PATH, then powershell.exe on Windows).
+    /// The PowerShell executable (default: $CALPERM_PWSH, then pwsh on PATH, then pwsh at its standard
+    /// install locations, then powershell.exe on Windows).
     #[arg(long, value_name = "PATH")]
     pub pwsh: Option<PathBuf>,
 
@@ -164,6 +131,22 @@ pub struct RunOptions {
     /// Read everything, change nothing: report would-add / would-update (-WhatIf).
     #[arg(long)]
     pub what_if: bool,
+}
+
+impl RunOptions {
+    /// What the runner needs of these options.
+    pub fn to_run(&self) -> crate::run::Options {
+        crate::run::Options {
+            pwsh: self.pwsh.clone(),
+            simulate: self.simulate.clone(),
+            sim_state: self.sim_state.clone(),
+            format: self.format,
+            report: self.report.clone(),
+            journal: self.journal.clone(),
+            what_if: self.what_if,
+            parallel: self.parallel,
+        }
+    }
 }
 
 /// The options that become the script's parameter defaults.
@@ -238,6 +221,21 @@ pub struct ScriptOptions {
     /// EmailAddress or Identity column).
     #[arg(long, value_name = "FILE")]
     pub mailboxes_csv: Option<PathBuf>,
+
+    /// Only mailboxes created after WHEN, selected by Exchange: a UTC date-time (2026-12-01,
+    /// 2026-12-01T06:00:00Z) or a duration back from now (36h, 2d, 1w).
+    #[arg(long, value_name = "WHEN")]
+    pub created_after: Option<String>,
+
+    /// Grant a delta to an earlier grant's JOURNAL: the mailboxes created since that run started
+    /// (less a day), and the ones it did not leave granted, retried by identity.
+    #[arg(long, value_name = "JOURNAL")]
+    pub since: Option<PathBuf>,
+
+    /// Try first each mailbox's calendar as this grant, audit or revoke JOURNAL recorded it; an
+    /// entry that no longer fits falls back to today's lookup.
+    #[arg(long, value_name = "JOURNAL")]
+    pub folders_from: Option<PathBuf>,
 
     /// Retries of a throttled or transient call before the mailbox is reported failed.
     #[arg(long, default_value_t = 6, value_name = "N")]
@@ -323,6 +321,23 @@ mod tests {
         assert_eq!(args.options.connection, Connection::Exo);
         assert_eq!(args.options.recipient_types.len(), 4);
         assert_eq!(args.options.secret_months, 36);
+    }
+
+    #[test]
+    fn completions_name_the_commands_and_scripts() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+            clap_complete::Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "calperm", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for word in ["render", "app-registration", "secret-months", "exo-app"] {
+                assert!(text.contains(word), "{shell}: {word}");
+            }
+        }
     }
 
     #[test]

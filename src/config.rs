@@ -1,9 +1,12 @@
 //! From what the user typed (`cli::ScriptOptions`) to what a template renders (`ScriptContext`):
 //! every check happens here, before anything renders, and fails with exit code 2.
 
-use crate::cli::{Connection, Script, ScriptOptions};
+use crate::cli::ScriptOptions;
+use crate::delta;
 use crate::error::Failure;
 use crate::journal_check::{self, JournalRun};
+use crate::limits::{self, Limits};
+use crate::script::{Connection, Script, Target};
 use crate::{locale, rights::Role};
 use anyhow::Result;
 use serde::Serialize;
@@ -31,11 +34,8 @@ pub struct ScriptContext {
     pub monitor: String,
     pub access_rights: &'static str,
     pub locale: String,
+    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
     pub connection: &'static str,
-    pub connection_exo: bool,
-    pub connection_exo_app: bool,
-    pub connection_onprem: bool,
-    pub connection_legacy_basic: bool,
     /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
     pub cloud: bool,
     pub user_principal_name: Option<String>,
@@ -48,6 +48,15 @@ pub struct ScriptContext {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub mailboxes_csv: Option<String>,
+    /// `--created-after`: the filter date, `yyyy-MM-ddTHH:mm:ss` UTC (delta.rs).
+    pub created_after: Option<String>,
+    /// schedule: the task's `--created-after` duration.
+    pub schedule_window: String,
+    /// `--since`: the mailboxes the earlier journal left unfinished, and that journal's file name.
+    pub retry: Vec<String>,
+    pub since: Option<String>,
+    /// `--folders-from`: calendars to try first.
+    pub folder_cache: Vec<delta::CachedFolder>,
     pub max_retries: u32,
     pub retry_delay_ms: u32,
     /// How long in all the scripts retry a call on an object Entra ID has not replicated yet.
@@ -62,10 +71,16 @@ pub struct ScriptContext {
     /// and tenant it resolves against it.
     pub journal_run: Option<JournalRun>,
     pub roles: Vec<RoleRow>,
+    /// The roles' names, for `ValidateSet`.
+    pub role_names: Vec<&'static str>,
+    /// The individual rights `-AccessRights` accepts (rights.rs).
+    pub individual_rights: &'static [&'static str],
     pub calendar_names: Vec<CalendarName>,
     pub app_name: String,
     pub secret_name: String,
     pub secret_months: u32,
+    /// The options' ranges, for the scripts' `ValidateRange` attributes.
+    pub limits: &'static Limits,
     pub secret_file: Option<String>,
     /// `--show-secret`: the script's ShowSecret default is 'yes' instead of 'auto'.
     pub show_secret: bool,
@@ -106,34 +121,15 @@ pub struct RevokeEntry {
     pub uncertain: bool,
 }
 
-pub fn script_name(script: Script) -> &'static str {
-    match script {
-        Script::ExecutionPolicy => "execution-policy",
-        Script::Grant => "grant",
-        Script::Audit => "audit",
-        Script::Revoke => "revoke",
-        Script::AppRegistration => "app-registration",
-        Script::EwsReadiness => "ews-readiness",
-        Script::Setup => "setup",
-    }
-}
-
-pub fn connection_name(connection: Connection) -> &'static str {
-    match connection {
-        Connection::Exo => "exo",
-        Connection::ExoApp => "exo-app",
-        Connection::Onprem => "onprem",
-        Connection::LegacyBasic => "legacy-basic",
-    }
-}
-
-/// Whether the script talks to Exchange (and so needs the connection options): app-registration
-/// only when it restricts the app with RBAC for Applications.
-pub fn uses_exchange(script: Script, o: &ScriptOptions) -> bool {
-    match script {
-        Script::ExecutionPolicy => false,
-        Script::AppRegistration => o.restrict_to_group.is_some(),
-        _ => true,
+/// The typed facts of the command that the runner needs (the context is for templates).
+pub fn target(script: Script, o: &ScriptOptions) -> Target {
+    Target {
+        script,
+        connection: o.connection,
+        restricted: o.restrict_to_group.is_some(),
+        creates_secret: script.may_create_secret() && o.app_certificate_path.is_none(),
+        show_secret: o.show_secret,
+        resume_journal: o.resume.clone(),
     }
 }
 
@@ -151,7 +147,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     reject_control_chars("--monitor", &monitor)?;
 
     let locale = resolve_locale(&o.locale)?;
-    if uses_exchange(script, o) {
+    if script.needs_exchange(o.restrict_to_group.is_some()) {
         check_connection(script, o)?;
     }
     for v in &o.recipient_types {
@@ -175,49 +171,41 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
     if let Some(path) = &o.mailboxes_csv {
         check_mailboxes_csv(path)?;
     }
-    if o.max_retries > 20 {
-        return Err(Failure::usage(
-            format!("--max-retries {} is too many", o.max_retries),
-            "use at most 20",
-        )
-        .into());
-    }
-
-    if o.replication_timeout > 86_400 {
-        return Err(Failure::usage(
-            format!(
-                "--replication-timeout {} is too long",
-                o.replication_timeout
-            ),
-            "use at most 86400 seconds (a day); Entra ID usually replicates within minutes",
-        )
-        .into());
-    }
+    let schedule_window = schedule_window(script, o)?;
+    let created_after = if script == Script::Schedule {
+        None
+    } else {
+        created_after(script, o)?
+    };
+    limits::MAX_RETRIES.check(o.max_retries)?;
+    limits::RETRY_DELAY_MS.check(o.retry_delay_ms)?;
+    limits::REPLICATION_TIMEOUT.check(o.replication_timeout)?;
 
     let this_run = journal_check::ThisRun {
-        script: script_name(script),
+        script: script.name(),
         monitor: &monitor,
         access_rights: o.access_rights.name(),
     };
     let mut journal_run = None;
-    let resume_done = match (&o.resume, script) {
-        (Some(path), Script::Grant | Script::Setup) => {
-            let (done, run) = journal_check::for_resume(path, &this_run)?;
-            journal_run = Some(run);
-            done
-        }
-        (Some(path), Script::AppRegistration) if o.restrict_to_group.is_some() => {
-            crate::journal::read(path)?;
-            Vec::new()
-        }
-        (Some(_), _) => {
+    let resume_done = match &o.resume {
+        Some(_) if !script.resumable(o.restrict_to_group.is_some()) => {
             return Err(Failure::usage(
                 "--resume applies to grant, setup and app-registration --restrict-to-group only",
                 "drop --resume",
             )
             .into());
         }
-        (None, _) => Vec::new(),
+        Some(path) if script.resumes_mailboxes() => {
+            let (done, run) = journal_check::for_resume(path, &this_run)?;
+            journal_run = Some(run);
+            done
+        }
+        // A workflow resumed by its parts (app-registration --restrict-to-group).
+        Some(path) => {
+            crate::journal::read(path)?;
+            Vec::new()
+        }
+        None => Vec::new(),
     };
     let revoke_entries = match (&o.from_journal, script) {
         (Some(path), Script::Revoke) => {
@@ -243,14 +231,55 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         }
         (None, _) => Vec::new(),
     };
-
-    if o.secret_months == 0 || o.secret_months > 1200 {
-        return Err(Failure::usage(
-            format!("--secret-months {} is out of range", o.secret_months),
-            "use 1 to 24 months (Microsoft recommends under 12)",
-        )
-        .into());
+    let (mut created_after, mut retry, mut since) = (created_after, Vec::new(), None);
+    if let Some(path) = &o.since {
+        if script != Script::Grant {
+            return Err(Failure::usage("--since applies to grant only", "drop --since").into());
+        }
+        if created_after.is_some() || journal_run.is_some() {
+            return Err(Failure::usage(
+                "--since cannot be combined with --created-after or --resume",
+                "--since chooses the window itself; resume an interrupted run first, then run --since",
+            )
+            .into());
+        }
+        let basis = delta::since(path, &this_run)?;
+        (created_after, retry, since) =
+            (Some(basis.created_after), basis.retry, Some(basis.journal));
+        journal_run = Some(basis.run);
     }
+    let mut folder_cache = Vec::new();
+    if let Some(path) = &o.folders_from {
+        if !matches!(script, Script::Grant | Script::Audit | Script::Revoke)
+            || o.from_journal.is_some()
+        {
+            return Err(Failure::usage(
+                "--folders-from applies to grant, audit and revoke (not with --from-journal, which names its folders itself)",
+                "drop --folders-from",
+            )
+            .into());
+        }
+        let (cache, run) = delta::folders_from(path, &this_run)?;
+        if let Some(other) = &journal_run
+            && ((!other.guid.is_empty() && !run.guid.is_empty() && other.guid != run.guid)
+                || (!other.tenant_id.is_empty()
+                    && !run.tenant_id.is_empty()
+                    && other.tenant_id != run.tenant_id))
+        {
+            return Err(Failure::usage(
+                format!(
+                    "the journal {} is of another monitor or tenant than the run's other journal",
+                    path.display()
+                ),
+                "pass journals of runs of this monitor in this tenant",
+            )
+            .into());
+        }
+        journal_run.get_or_insert(run);
+        folder_cache = cache;
+    }
+
+    limits::SECRET_MONTHS.check(o.secret_months)?;
     let app_certificate_path = app_certificate(script, o)?;
     if let Some(path) = &app_certificate_path
         && o.secret_file.is_some()
@@ -271,16 +300,12 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
 
     Ok(ScriptContext {
         calperm_version: env!("CARGO_PKG_VERSION"),
-        script: script_name(script),
+        script: script.name(),
         monitor,
         access_rights: o.access_rights.name(),
         locale,
-        connection: connection_name(o.connection),
-        connection_exo: o.connection == Connection::Exo,
-        connection_exo_app: o.connection == Connection::ExoApp,
-        connection_onprem: o.connection == Connection::Onprem,
-        connection_legacy_basic: o.connection == Connection::LegacyBasic,
-        cloud: matches!(o.connection, Connection::Exo | Connection::ExoApp),
+        connection: o.connection.name(),
+        cloud: o.connection.is_cloud(),
         user_principal_name: o.user_principal_name.clone(),
         app_id: o.app_id.clone(),
         organization: o.organization.clone(),
@@ -299,6 +324,11 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         include,
         exclude,
         mailboxes_csv: o.mailboxes_csv.as_deref().map(path_string),
+        created_after,
+        schedule_window,
+        retry,
+        since,
+        folder_cache,
         max_retries: o.max_retries,
         retry_delay_ms: o.retry_delay_ms,
         replication_timeout_seconds: o.replication_timeout,
@@ -314,6 +344,8 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
                 rights: r.calendar_rights().into_iter().collect(),
             })
             .collect(),
+        role_names: Role::ALL.iter().map(|r| r.name()).collect(),
+        individual_rights: &crate::rights::INDIVIDUAL_RIGHTS,
         calendar_names: locale::all()
             .iter()
             .map(|l| CalendarName {
@@ -324,6 +356,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         app_name: o.app_name.clone(),
         secret_name: o.secret_name.clone(),
         secret_months: o.secret_months,
+        limits: &limits::ALL,
         secret_file: o.secret_file.as_deref().map(path_string),
         show_secret: o.show_secret,
         app_certificate_path,
@@ -373,6 +406,68 @@ fn reject_control_chars(flag: &str, value: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// schedule: the window each run of the task looks back (a duration; default two days), and
+/// the app sign-in the task needs.
+fn schedule_window(script: Script, o: &ScriptOptions) -> Result<String> {
+    if script != Script::Schedule {
+        return Ok(String::new());
+    }
+    for (flag, value, example) in [
+        ("--app-id", &o.app_id, "<application (client) ID>"),
+        ("--organization", &o.organization, "contoso.onmicrosoft.com"),
+        (
+            "--certificate-thumbprint",
+            &o.certificate_thumbprint,
+            "<thumbprint in LocalMachine\\My>",
+        ),
+    ] {
+        if value.is_none() {
+            return Err(Failure::usage(
+                format!("schedule needs {flag}: the task signs in unattended with an app and a certificate"),
+                format!("add {flag} {example}"),
+            )
+            .into());
+        }
+    }
+    let window = o.created_after.clone().unwrap_or_else(|| "2d".into());
+    let now = std::time::SystemTime::now();
+    let is_duration = delta::parse_when("--created-after", &window, now)
+        .is_ok_and(|_| window.trim().ends_with(['m', 'h', 'd', 'w']));
+    if !is_duration {
+        return Err(Failure::usage(
+            format!(
+                "--created-after '{window}' is not a duration; the task looks back from each run"
+            ),
+            "use a duration such as 36h, 2d or 1w",
+        )
+        .into());
+    }
+    Ok(window.trim().to_string())
+}
+
+/// `--created-after`: the filter date; it narrows an enumeration, so not with a named list.
+fn created_after(script: Script, o: &ScriptOptions) -> Result<Option<String>> {
+    let Some(when) = &o.created_after else {
+        return Ok(None);
+    };
+    if !matches!(script, Script::Grant | Script::Audit | Script::Revoke) {
+        return Err(Failure::usage(
+            format!("--created-after does not apply to {}", script.name()),
+            "use it with grant, audit or revoke",
+        )
+        .into());
+    }
+    if !o.include.is_empty() || o.mailboxes_csv.is_some() {
+        return Err(Failure::usage(
+            "--created-after selects from all mailboxes, but --include or --mailboxes-csv names them",
+            "leave out --created-after, or the named list",
+        )
+        .into());
+    }
+    let seconds = delta::parse_when("--created-after", when, std::time::SystemTime::now())?;
+    Ok(Some(delta::filter_date(seconds)))
 }
 
 /// The identities of repeated `--include`/`--exclude` flags. A display name may contain a comma
@@ -441,6 +536,15 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     };
     match o.connection {
         Connection::Exo | Connection::LegacyBasic => {}
+        Connection::ManagedIdentity => {
+            if o.organization.is_none() {
+                return Err(missing(
+                    "--organization",
+                    "managed-identity",
+                    "contoso.onmicrosoft.com",
+                ));
+            }
+        }
         Connection::ExoApp => {
             if o.app_id.is_none() {
                 return Err(missing("--app-id", "exo-app", "<application (client) ID>"));
@@ -481,7 +585,7 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
             Err(Failure::usage(
                 format!(
                     "{flag} does not apply to --connection {}",
-                    connection_name(o.connection)
+                    o.connection.name()
                 ),
                 format!("{flag} is for --connection {modes}; drop it or change --connection"),
             )
@@ -498,8 +602,8 @@ fn check_connection(script: Script, o: &ScriptOptions) -> Result<()> {
     )?;
     stray(
         "--organization",
-        o.organization.is_some() && !is(Connection::ExoApp),
-        "exo-app",
+        o.organization.is_some() && !is(Connection::ExoApp) && !is(Connection::ManagedIdentity),
+        "exo-app or managed-identity",
     )?;
     stray(
         "--certificate-thumbprint",

@@ -363,6 +363,7 @@ fn unconfirmed_change(intent: Intent) -> Option<Mailbox> {
         message: Some("the run stopped while this change was being made".into()),
         retries: 0,
         calls: 0,
+        delta: None,
     })
 }
 
@@ -384,6 +385,7 @@ mod tests {
             message: None,
             retries: 0,
             calls: 1,
+            delta: None,
         })
     }
 

@@ -176,7 +176,7 @@ pub struct ThisRun<'a> {
 }
 
 /// Refuses a journal whose monitor (as typed, or as resolved) is not this run's `--monitor`.
-fn check_monitor(path: &Path, identity: &RunIdentity, run: &ThisRun<'_>) -> Result<()> {
+pub(crate) fn check_monitor(path: &Path, identity: &RunIdentity, run: &ThisRun<'_>) -> Result<()> {
     let typed = identity.monitor.as_deref().unwrap_or_default();
     let resolved = identity.resolved.as_ref().map(|r| r.address.as_str());
     let matches = typed.eq_ignore_ascii_case(run.monitor)
@@ -232,7 +232,7 @@ pub fn for_resume(path: &Path, run: &ThisRun<'_>) -> Result<(Vec<String>, Journa
     Ok((done, journal_run(path, &identity)))
 }
 
-fn journal_run(path: &Path, identity: &RunIdentity) -> JournalRun {
+pub(crate) fn journal_run(path: &Path, identity: &RunIdentity) -> JournalRun {
     let resolved = identity.resolved.clone().unwrap_or_default();
     JournalRun {
         // The file name only: the rendered script stays the same wherever the journal lies.
@@ -549,6 +549,9 @@ mod tests {
             total: None,
             calperm_version: version.map(String::from),
             simulated_tenant: None,
+            started_at: None,
+            created_after: None,
+            since: None,
         })
     }
 
@@ -578,6 +581,7 @@ mod tests {
             message: None,
             retries: 0,
             calls: 1,
+            delta: None,
         })
     }
 

@@ -64,6 +64,15 @@ pub struct Start {
     /// The `--simulate` tenant file (absolute), set by calperm, never by the script.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulated_tenant: Option<String>,
+    /// When calperm received this record (UTC, `yyyy-MM-ddTHH:mm:ssZ`): what `--since` counts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// A delta run's basis: only mailboxes created after this (UTC) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<String>,
+    /// ... and the journal (`--since`) whose unfinished mailboxes it retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +182,8 @@ pub struct Mailbox {
     /// The monitor's rights after the change (or wanted, with -WhatIf).
     #[serde(default)]
     pub rights: Option<Vec<String>>,
-    /// For `failed`: not-found, access-denied, throttled, other. For `skipped`: monitor, excluded, resumed.
+    /// For `failed`: not-found, access-denied, throttled, other. For `skipped`: monitor, excluded,
+    /// resumed, not-yet-usable (a delta run's new mailbox Exchange cannot use yet).
     #[serde(default)]
     pub kind: Option<String>,
     #[serde(default)]
@@ -184,6 +194,10 @@ pub struct Mailbox {
     /// Exchange cmdlet calls made for this mailbox.
     #[serde(default)]
     pub calls: u32,
+    /// In a delta run: `new` (created after the window's start) or `retried` (unfinished in
+    /// the `--since` journal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -34,6 +34,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("_retry", include_str!("../templates/_retry.ps1.hbs")),
     ("_rights", include_str!("../templates/_rights.ps1.hbs")),
     ("_calendar", include_str!("../templates/_calendar.ps1.hbs")),
+    ("_delta", include_str!("../templates/_delta.ps1.hbs")),
     ("_scope", include_str!("../templates/_scope.ps1.hbs")),
     ("_queue", include_str!("../templates/_queue.ps1.hbs")),
     ("_grant", include_str!("../templates/_grant.ps1.hbs")),
@@ -72,6 +73,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "_replication",
         include_str!("../templates/_replication.ps1.hbs"),
     ),
+    ("schedule", include_str!("../templates/schedule.ps1.hbs")),
     (
         "execution-policy",
         include_str!("../templates/execution-policy.ps1.hbs"),
@@ -135,6 +137,7 @@ fn engine() -> Handlebars<'static> {
     hb.register_helper("int", Box::new(int_helper));
     hb.register_helper("bool", Box::new(bool_helper));
     hb.register_helper("array", Box::new(array_helper));
+    hb.register_helper("list", Box::new(list_helper));
     hb
 }
 
@@ -195,19 +198,36 @@ fn array_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    match param(h, "array")? {
-        Value::Array(items) => {
-            let strings: Vec<&str> = items
-                .iter()
-                .map(|v| {
-                    v.as_str().ok_or_else(|| {
-                        RenderErrorReason::Other(format!("array: {v} is not a string"))
-                    })
+    Ok(out.write(&powershell::array(&strings(h, "array")?))?)
+}
+
+/// `{{list xs}}`: `'a', 'b'` from a list of strings, for attributes such as `ValidateSet`.
+fn list_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let items: Vec<String> = strings(h, "list")?
+        .iter()
+        .map(|s| powershell::quote(s))
+        .collect();
+    Ok(out.write(&items.join(", "))?)
+}
+
+/// The helper's one parameter as a list of strings.
+fn strings<'a>(h: &'a Helper<'_>, name: &'static str) -> Result<Vec<&'a str>, RenderError> {
+    match param(h, name)? {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str().ok_or_else(|| {
+                    RenderErrorReason::Other(format!("{name}: {v} is not a string")).into()
                 })
-                .collect::<Result<_, _>>()?;
-            Ok(out.write(&powershell::array(&strings))?)
-        }
-        other => Err(RenderErrorReason::Other(format!("array: {other} is not a list")).into()),
+            })
+            .collect(),
+        other => Err(RenderErrorReason::Other(format!("{name}: {other} is not a list")).into()),
     }
 }
 
@@ -224,13 +244,13 @@ mod tests {
     fn values_are_quoted_and_helpers_are_typed() {
         let out = hb()
             .render_template(
-                "$m = {{m}}; $n = {{int n}}; $b = {{bool b}}; $a = {{array a}}",
+                "$m = {{m}}; $n = {{int n}}; $b = {{bool b}}; $a = {{array a}}; [ValidateSet({{list a}})]",
                 &json!({"m": "O'Brien $(x)", "n": 6, "b": true, "a": ["x", "y’z"]}),
             )
             .unwrap();
         assert_eq!(
             out,
-            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z')"
+            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z'); [ValidateSet('x', 'y’’z')]"
         );
     }
 

@@ -3,25 +3,20 @@
 //! in its place), and no run that would create a secret nobody sees.
 
 use crate::cli::{RunOptions, ScriptOptions};
-use crate::config::ScriptContext;
 use crate::error::Failure;
+use crate::script::Target;
 use anyhow::Result;
 use std::path::Path;
-
-/// Whether the script may create a client secret: app-registration or setup without a certificate.
-pub fn may_create_secret(context: &ScriptContext) -> bool {
-    matches!(context.script, "app-registration" | "setup") && context.app_certificate_path.is_none()
-}
 
 /// The checks of `calperm run`. `terminal`: calperm's standard error, where the script's console
 /// output goes, is a terminal.
 pub fn check_run(
-    context: &ScriptContext,
+    target: &Target,
     options: &ScriptOptions,
     run: &RunOptions,
     terminal: bool,
 ) -> Result<()> {
-    if !may_create_secret(context) {
+    if !target.creates_secret {
         return Ok(());
     }
     if let Some(path) = &options.secret_file {

@@ -179,6 +179,8 @@ fn exit_3_when_pwsh_is_not_on_path() {
     sandbox
         .cmd()
         .env("PATH", "")
+        // An empty home: no ~/.dotnet/tools/pwsh to fall back on.
+        .env("HOME", sandbox.home())
         .args(["run", "grant"])
         .assert()
         .code(3)

@@ -28,14 +28,16 @@ mod tally;
 mod verdict;
 pub mod workers;
 
-use crate::config::ScriptContext;
 use crate::error::Failure;
 use crate::journal::{self, Journal};
 use crate::records::Record;
+use crate::script::Target;
 use anyhow::{Context, Result};
 use interrupt::Interrupt;
 use marker::Marker;
+use plan::Workflow;
 use progress::Progress;
+pub use report::ReportFormat;
 use report::{Footer, Report};
 use script_file::ScriptFile;
 use simulate::Simulation;
@@ -47,27 +49,29 @@ use std::time::{Duration, SystemTime};
 use tally::Tally;
 use verdict::{ChildEnd, Verdict};
 
-/// What to run and how.
-pub struct Plan<'a> {
-    pub context: &'a ScriptContext,
-    /// The rendered script, exactly as `calperm render` prints it (starts with the UTF-8 BOM).
-    pub script_text: &'a str,
-    pub options: &'a crate::cli::RunOptions,
+/// How to run: pwsh, the simulation, the journal and the report (`calperm run`'s own options).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Workers of a parallel run (`workers`); 1 is serial.
+    pub parallel: u16,
+    pub pwsh: Option<PathBuf>,
+    pub simulate: Option<PathBuf>,
+    pub sim_state: Option<PathBuf>,
+    pub format: ReportFormat,
+    pub report: Option<PathBuf>,
+    pub journal: Option<PathBuf>,
+    pub what_if: bool,
 }
 
-/// Runs the script and reports. `Ok` only for exit code 0; every other outcome is an
-/// `error::Failure` carrying its exit code, after the report has been written.
-pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
-    let Plan {
-        context,
-        script_text,
-        options,
-    } = plan;
-
-    let mut run = Run::open(context, options)?;
+/// Runs the workflow's one script and reports (`plan::execute` runs several). `Ok` only for
+/// exit code 0; every other outcome is an `error::Failure` carrying its exit code, after the
+/// report has been written.
+pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Result<ExitCode> {
+    let part = &workflow.parts[0];
+    let mut run = Run::open(target, options)?;
     let end = run.script(
-        script_text,
-        pwsh::non_interactive(context, options.simulate.is_some()),
+        &part.text,
+        options.simulate.is_some() || part.non_interactive(target.connection),
         &[],
     )?;
     let closed = run.close();
@@ -77,7 +81,7 @@ pub fn execute(plan: Plan<'_>) -> Result<ExitCode> {
     conclude(
         verdict,
         &closed.tally,
-        context,
+        target,
         options,
         &closed.journal_path,
         closed.journal_count,
@@ -96,8 +100,8 @@ pub(crate) struct JournalCount {
 /// the tally. `calperm run` of one script uses it once (`execute`); a workflow of several scripts
 /// (`plan`) runs each of them through it, so they share one journal and one report.
 pub(crate) struct Run<'a> {
-    context: &'a ScriptContext,
-    options: &'a crate::cli::RunOptions,
+    target: &'a Target,
+    options: &'a Options,
     simulation: Option<Simulation>,
     pwsh: PathBuf,
     journal_path: PathBuf,
@@ -129,24 +133,21 @@ pub(crate) struct ScriptEnd {
 
 impl<'a> Run<'a> {
     /// Everything that can fail before pwsh starts fails here, with nothing run.
-    pub(crate) fn open(
-        context: &'a ScriptContext,
-        options: &'a crate::cli::RunOptions,
-    ) -> Result<Run<'a>> {
+    pub(crate) fn open(target: &'a Target, options: &'a Options) -> Result<Run<'a>> {
         let simulation = match &options.simulate {
             Some(tenant) => Some(Simulation::prepare(tenant, options.sim_state.as_deref())?),
             None => None,
         };
         let pwsh = pwsh::locate(options.pwsh.as_deref())?;
-        let journal_path = journal_path(options, context)?;
+        let journal_path = journal_path(options, target)?;
         if let Some(report) = &options.report {
             journal::ensure_not_journal(&journal_path, report)?;
         }
         let report = Report::open(options.format, options.report.as_deref())?;
-        let resuming = context
+        let resuming = target
             .resume_journal
             .as_deref()
-            .is_some_and(|resumed| journal::same_file(&journal_path, Path::new(resumed)));
+            .is_some_and(|resumed| journal::same_file(&journal_path, resumed));
         let new_journal = !journal_path.exists();
         let opened = if resuming {
             Journal::resume(&journal_path)
@@ -169,7 +170,7 @@ impl<'a> Run<'a> {
         let progress = Progress::on_stderr();
         let interrupt = Interrupt::install(progress.bar());
         Ok(Run {
-            context,
+            target,
             options,
             simulation,
             pwsh,
@@ -223,7 +224,7 @@ impl<'a> Run<'a> {
         let marker = Marker::random();
 
         // Changes wait for calperm's acknowledgement on pwsh's standard input (records.rs, Intent).
-        let await_ack = pwsh::awaits_ack(self.context, script_text) && !self.options.what_if;
+        let await_ack = pwsh::awaits_ack(self.target, script_text) && !self.options.what_if;
         self.guarded &= await_ack || self.options.what_if;
         let mut command = Command::new(&self.pwsh);
         command
@@ -234,7 +235,7 @@ impl<'a> Run<'a> {
                 self.options.what_if,
                 await_ack,
             ))
-            .args(pwsh::secret_arguments(self.context, script_text))
+            .args(pwsh::secret_arguments(self.target, script_text))
             .args(
                 params
                     .iter()
@@ -248,7 +249,7 @@ impl<'a> Run<'a> {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(simulation) = &self.simulation {
-            simulation.apply(&mut command, self.context.connection_onprem)?;
+            simulation.apply(&mut command, self.target.connection.is_on_premises())?;
         }
         command.envs(self.extra_env.iter().copied());
         pwsh::tie_to_parent(&mut command);
@@ -339,7 +340,7 @@ impl<'a> Run<'a> {
         } = self.session;
         progress.finish();
         let footer = Footer {
-            script: self.context.script.to_string(),
+            script: self.target.script.name().to_string(),
             journal: self.journal_path.clone(),
             report_file: self.options.report.clone(),
             sim_state,
@@ -365,8 +366,8 @@ const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor 
 pub(crate) fn conclude(
     verdict: Verdict,
     tally: &Tally,
-    context: &ScriptContext,
-    options: &crate::cli::RunOptions,
+    target: &Target,
+    options: &Options,
     journal: &std::path::Path,
     count: JournalCount,
 ) -> Result<ExitCode> {
@@ -375,9 +376,7 @@ pub(crate) fn conclude(
         not_written,
         guarded,
     } = count;
-    let resumable = (resume::can_resume(context.script)
-        || (context.script == "app-registration" && context.restrict_to_group.is_some()))
-        && !options.what_if;
+    let resumable = target.resumable() && !options.what_if;
     let again = resume::command(&resume::current_args(), journal, resumable);
     match verdict {
         Verdict::Success => Ok(ExitCode::SUCCESS),
@@ -422,10 +421,10 @@ pub(crate) fn conclude(
 /// `--journal FILE`, else the `--resume` journal (appended to), else a new
 /// `calperm-journal-<time>.jsonl` in the current directory. Absolute, so the summary and the
 /// resume command name it unambiguously.
-fn journal_path(options: &crate::cli::RunOptions, context: &ScriptContext) -> Result<PathBuf> {
-    let path = match (&options.journal, &context.resume_journal) {
+fn journal_path(options: &Options, target: &Target) -> Result<PathBuf> {
+    let path = match (&options.journal, &target.resume_journal) {
         (Some(path), _) => path.clone(),
-        (None, Some(resumed)) => PathBuf::from(resumed),
+        (None, Some(resumed)) => resumed.clone(),
         (None, None) => journal::free_default_path(Path::new(""), SystemTime::now()),
     };
     std::path::absolute(&path)
@@ -520,6 +519,7 @@ impl stream::Handler for Session {
     fn record(&mut self, mut record: Record) {
         if let Record::Start(start) = &mut record {
             start.simulated_tenant.clone_from(&self.simulated_tenant);
+            start.started_at = Some(crate::delta::utc_now());
         }
         let journaled = if self.journal_error.is_none() {
             self.journal_ok(&record)

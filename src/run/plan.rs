@@ -13,13 +13,14 @@
 //! part the journal shows as completed as done, with its values, and does not run it again. A
 //! part that did not complete skips only the parts that depend on it.
 
+use super::Options;
 use super::{Run, conclude, verdict};
-use crate::cli::{RunOptions, Script};
 use crate::config::ScriptContext;
 use crate::error::Failure;
 use crate::journal;
 use crate::records::{Part as PartRecord, Record};
 use crate::render;
+use crate::script::{Connection, Script, Target};
 use anyhow::{Context as _, Result};
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -78,6 +79,13 @@ pub struct Part {
 }
 
 impl Part {
+    /// Whether the part can do without interactive sign-in, so pwsh gets `-NonInteractive`
+    /// (prompts then fail instead of hanging). Interactive sign-in is needed by the exo, onprem
+    /// and legacy-basic connections, and by every Microsoft Graph sign-in.
+    pub(crate) fn non_interactive(&self, connection: Connection) -> bool {
+        !self.needs_graph && (!self.needs_exchange || connection.is_unattended())
+    }
+
     fn service(&self) -> &'static str {
         match (self.needs_exchange, self.needs_graph) {
             (true, false) => "Exchange",
@@ -91,7 +99,7 @@ impl Part {
 /// The scripts of one `calperm render`/`run` command, in run order. Most commands are one part.
 #[derive(Debug)]
 pub struct Workflow {
-    pub script: &'static str,
+    pub script: Script,
     pub parts: Vec<Part>,
 }
 
@@ -121,11 +129,12 @@ const APP_OUTPUTS: [Carry; 3] = [Carry::ClientId, Carry::ServicePrincipalId, Car
 impl Workflow {
     /// The parts of `script` for these options, rendered.
     pub fn build(
-        script: Script,
+        target: &Target,
         context: &ScriptContext,
         registry: &Handlebars<'_>,
     ) -> Result<Workflow> {
-        let restricted = context.restrict_to_group.is_some();
+        let script = target.script;
+        let restricted = target.restricted;
         let app_exchange = |from: usize, ews_readiness: bool| {
             let mut inputs = vec![Input {
                 value: Carry::ClientId,
@@ -181,12 +190,9 @@ impl Workflow {
             ],
             Script::AppRegistration if restricted => vec![app_registration, app_exchange(0, false)],
             _ => vec![Spec {
-                template: context.script,
-                needs_exchange: !matches!(
-                    script,
-                    Script::ExecutionPolicy | Script::AppRegistration
-                ),
-                needs_graph: script == Script::AppRegistration,
+                template: script.name(),
+                needs_exchange: script.needs_exchange(restricted),
+                needs_graph: script.needs_graph(),
                 depends_on: Vec::new(),
                 inputs: Vec::new(),
                 outputs: Vec::new(),
@@ -224,10 +230,7 @@ impl Workflow {
                 text,
             });
         }
-        Ok(Workflow {
-            script: context.script,
-            parts,
-        })
+        Ok(Workflow { script, parts })
     }
 
     pub fn is_single(&self) -> bool {
@@ -247,7 +250,7 @@ impl Workflow {
             "# calperm render {}: {} scripts. Exchange Online PowerShell and Microsoft Graph PowerShell\n\
              # cannot sign in within one PowerShell process (current module versions), so run each script\n\
              # in a new PowerShell (pwsh -File <script>, or powershell.exe -File), in this order:\n",
-            self.script,
+            self.script.name(),
             self.parts.len()
         );
         for (i, part) in self.parts.iter().enumerate() {
@@ -297,7 +300,7 @@ impl Workflow {
              # ({} need none). `calperm run {}` runs exactly these scripts and passes the values on.\n",
             names[0],
             independent.join(", "),
-            self.script
+            self.script.name()
         ));
         out
     }
@@ -329,7 +332,7 @@ impl Workflow {
             return Err(Failure::usage(
                 format!(
                     "`calperm render {}` writes {} scripts, and -o {} is a file",
-                    self.script,
+                    self.script.name(),
                     self.parts.len(),
                     dir.display()
                 ),
@@ -362,17 +365,13 @@ enum Status {
 }
 
 /// Runs every part in order and reports them as one run.
-pub fn execute(
-    workflow: &Workflow,
-    context: &ScriptContext,
-    options: &RunOptions,
-) -> Result<ExitCode> {
-    let journal_records = match &context.resume_journal {
-        Some(path) => journal::read(Path::new(path))?,
+pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Result<ExitCode> {
+    let journal_records = match &target.resume_journal {
+        Some(path) => journal::read(path)?,
         None => Vec::new(),
     };
     let resumed = completed_parts(&journal_records);
-    let mut run = Run::open(context, options)?;
+    let mut run = Run::open(target, options)?;
     let mut status: Vec<Status> = Vec::new();
     let mut verdicts: Vec<(String, Verdict)> = Vec::new();
     for (index, part) in workflow.parts.iter().enumerate() {
@@ -414,8 +413,8 @@ pub fn execute(
                 status.push(Status::NotDone(reason));
             }
             Ok(params) => {
-                let non_interactive = options.simulate.is_some()
-                    || (!part.needs_graph && (!part.needs_exchange || context.connection_exo_app));
+                let non_interactive =
+                    options.simulate.is_some() || part.non_interactive(target.connection);
                 let end = match run.script(&part.text, non_interactive, &params) {
                     Ok(end) => end,
                     Err(err) => {
@@ -449,7 +448,7 @@ pub fn execute(
     conclude(
         combine(verdicts),
         &closed.tally,
-        context,
+        target,
         options,
         &closed.journal_path,
         closed.journal_count,
@@ -565,8 +564,33 @@ mod tests {
             panic!("render expected")
         };
         let context = crate::config::build(render_args.script, &render_args.options).unwrap();
+        let target = crate::config::target(render_args.script, &render_args.options);
         let registry = render::registry(None).unwrap();
-        Workflow::build(render_args.script, &context, &registry).unwrap()
+        Workflow::build(&target, &context, &registry).unwrap()
+    }
+
+    #[test]
+    fn non_interactive_only_when_nobody_signs_in() {
+        let single = |script: &str| workflow(&[script]).parts.remove(0);
+        assert!(single("grant").non_interactive(Connection::ExoApp));
+        assert!(
+            !single("grant").non_interactive(Connection::Exo),
+            "exo signs in interactively"
+        );
+        assert!(!single("grant").non_interactive(Connection::Onprem));
+        assert!(!single("app-registration").non_interactive(Connection::ExoApp));
+        assert!(single("execution-policy").non_interactive(Connection::Exo));
+        let setup = workflow(&["setup"]);
+        let app_only: Vec<bool> = setup
+            .parts
+            .iter()
+            .map(|p| p.non_interactive(Connection::ExoApp))
+            .collect();
+        assert_eq!(
+            app_only,
+            [true, false, true],
+            "only the Graph part signs in interactively"
+        );
     }
 
     #[test]

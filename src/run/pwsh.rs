@@ -5,8 +5,8 @@
 //! last but for the script's own arguments, because pwsh reads everything after it as the script
 //! path and the script's parameters.
 
-use crate::config::ScriptContext;
 use crate::error::Failure;
+use crate::script::Target;
 use anyhow::Result;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,8 @@ pub(crate) const INSTALL_URL: &str =
 /// The environment variable that names the PowerShell executable.
 pub(crate) const ENV_VAR: &str = "CALPERM_PWSH";
 
-/// `--pwsh PATH`, else `$CALPERM_PWSH`, else `pwsh` on PATH, else (Windows) `powershell.exe`.
+/// `--pwsh PATH`, else `$CALPERM_PWSH`, else `pwsh` on PATH, else `pwsh` at a standard install
+/// location (`install_locations`), else (Windows) `powershell.exe`.
 pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = explicit {
         return which::which(path).map_err(|_| {
@@ -43,12 +44,53 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Ok(path) = which::which("pwsh") {
         return Ok(path);
     }
+    let places = install_locations();
+    if let Some(path) = places
+        .iter()
+        .find_map(|dir| which::which_in("pwsh", Some(dir), dir).ok())
+    {
+        return Ok(path);
+    }
     if cfg!(windows)
         && let Ok(path) = which::which("powershell.exe")
     {
         return Ok(path);
     }
-    Err(missing("PowerShell 7 (pwsh) was not found on PATH".to_string(), "").into())
+    let looked: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+    Err(missing(
+        format!(
+            "PowerShell 7 (pwsh) was not found on PATH, nor in {}",
+            looked.join(", ")
+        ),
+        "",
+    )
+    .into())
+}
+
+/// Where PowerShell 7's installers put pwsh when it is not on PATH, in the order tried:
+/// the Linux packages, `dotnet tool install --global PowerShell`, snap, Homebrew (Apple silicon,
+/// then Intel), the macOS package; on Windows the MSI, the .NET tool and the Store alias.
+/// Unconfirmed: the reference documents none of these paths; they are the installers' usual ones.
+fn install_locations() -> Vec<PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut places = Vec::new();
+    if cfg!(windows) {
+        places.extend(env("ProgramFiles").map(|p| p.join("PowerShell").join("7")));
+        places.extend(env("USERPROFILE").map(|p| p.join(".dotnet").join("tools")));
+        places.extend(env("LOCALAPPDATA").map(|p| p.join("Microsoft").join("WindowsApps")));
+    } else {
+        places.push(PathBuf::from("/opt/microsoft/powershell/7"));
+        places.extend(env("HOME").map(|p| p.join(".dotnet/tools")));
+        places.push(PathBuf::from("/snap/bin"));
+        places.push(PathBuf::from("/opt/homebrew/bin"));
+        places.push(PathBuf::from("/usr/local/bin"));
+        places.push(PathBuf::from("/usr/local/microsoft/powershell/7"));
+    }
+    places
 }
 
 fn missing(message: String, first: &str) -> Failure {
@@ -122,24 +164,15 @@ pub(crate) fn not_powershell(exe: &Path) -> Failure {
     )
 }
 
-/// Whether the run can do without interactive sign-in, so pwsh gets `-NonInteractive` (prompts
-/// then fail instead of hanging). Interactive sign-in is needed by the exo, onprem and
-/// legacy-basic connections, and by the Microsoft Graph sign-in of app-registration and setup.
-pub(crate) fn non_interactive(context: &ScriptContext, simulate: bool) -> bool {
-    simulate
-        || context.script == "execution-policy"
-        || (context.connection_exo_app && !matches!(context.script, "app-registration" | "setup"))
-}
-
 /// Whether the script waits for calperm's acknowledgement on its standard input before each
 /// change (`-AwaitAck`): the scripts that change mailbox folder permissions, unless the
 /// connection reads the console. `legacy-basic`'s `Get-Credential` needs the terminal on
 /// standard input, so it runs without acknowledgements: its records are still journaled as
 /// they arrive, but pwsh may run ahead of the journal by what the pipe holds. A template
 /// replaced with `--templates` that does not declare `-AwaitAck` runs without them too.
-pub(crate) fn awaits_ack(context: &ScriptContext, script_text: &str) -> bool {
-    matches!(context.script, "grant" | "revoke" | "setup")
-        && !context.connection_legacy_basic
+pub(crate) fn awaits_ack(target: &Target, script_text: &str) -> bool {
+    target.script.changes_permissions()
+        && !target.connection.reads_console()
         && script_text.contains("[switch] $AwaitAck")
 }
 
@@ -307,18 +340,19 @@ pub(crate) fn arguments(
 /// `--show-secret` or when calperm's standard error (where the script's console output goes) is a
 /// terminal, so a secret never lands in a CI log or a redirected file by default. Only a script
 /// that declares the parameter gets it: of a workflow's scripts, only app-registration does.
-pub(crate) fn secret_arguments(context: &ScriptContext, script_text: &str) -> Vec<OsString> {
+pub(crate) fn secret_arguments(target: &Target, script_text: &str) -> Vec<OsString> {
     use std::io::IsTerminal;
-    if !crate::secret::may_create_secret(context) || !script_text.contains("[string] $ShowSecret") {
+    if !target.creates_secret || !script_text.contains("[string] $ShowSecret") {
         return Vec::new();
     }
-    let show = context.show_secret || std::io::stderr().is_terminal();
+    let show = target.show_secret || std::io::stderr().is_terminal();
     vec!["-ShowSecret".into(), if show { "yes" } else { "no" }.into()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::{Connection, Script};
 
     fn strings(args: &[OsString]) -> Vec<String> {
         args.iter()
@@ -363,62 +397,39 @@ mod tests {
         assert_eq!(args.last().unwrap(), "m");
     }
 
-    fn context(args: &[&str]) -> ScriptContext {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["calperm", "run"].iter().chain(args)).unwrap();
-        let crate::cli::Command::Run(run) = cli.command else {
-            panic!("run expected")
-        };
-        crate::config::build(run.script, &run.options).unwrap()
-    }
-
-    #[test]
-    fn non_interactive_only_when_nobody_signs_in() {
-        let exo_app = [
-            "--connection",
-            "exo-app",
-            "--app-id",
-            "11111111-2222-3333-4444-555555555555",
-            "--organization",
-            "contoso.onmicrosoft.com",
-            "--certificate-thumbprint",
-            "ABCDEF",
-        ];
-        let grant_app: Vec<&str> = ["grant"].iter().chain(&exo_app).copied().collect();
-        let setup_app: Vec<&str> = ["setup"].iter().chain(&exo_app).copied().collect();
-        assert!(non_interactive(&context(&grant_app), false));
-        assert!(
-            !non_interactive(&context(&setup_app), false),
-            "setup signs in to Graph interactively"
-        );
-        assert!(
-            !non_interactive(&context(&["grant"]), false),
-            "exo signs in interactively"
-        );
-        assert!(!non_interactive(&context(&["app-registration"]), false));
-        assert!(non_interactive(&context(&["execution-policy"]), false));
-        for script in ["grant", "audit", "app-registration", "setup"] {
-            assert!(
-                non_interactive(&context(&[script]), true),
-                "{script} --simulate"
-            );
+    fn target(script: Script, connection: Connection) -> Target {
+        Target {
+            script,
+            connection,
+            restricted: false,
+            creates_secret: false,
+            show_secret: false,
+            resume_journal: None,
         }
     }
 
     #[test]
     fn acknowledgements_only_where_mailbox_rights_change_and_the_console_is_free() {
         let declared = "param([string] $RecordMarker = '',\n    [switch] $AwaitAck\n)";
-        assert!(awaits_ack(&context(&["grant"]), declared));
-        assert!(awaits_ack(&context(&["revoke"]), declared));
-        assert!(awaits_ack(&context(&["setup"]), declared));
-        assert!(!awaits_ack(&context(&["audit"]), declared));
+        for script in [Script::Grant, Script::Revoke, Script::Setup] {
+            assert!(
+                awaits_ack(&target(script, Connection::Exo), declared),
+                "{script:?}"
+            );
+        }
+        assert!(!awaits_ack(
+            &target(Script::Audit, Connection::Exo),
+            declared
+        ));
         assert!(
-            !awaits_ack(&context(&["grant"]), "param([string] $RecordMarker = '')"),
+            !awaits_ack(
+                &target(Script::Grant, Connection::Exo),
+                "param([string] $RecordMarker = '')"
+            ),
             "a replaced template without the parameter"
         );
-        let basic = ["grant", "--connection", "legacy-basic"];
         assert!(
-            !awaits_ack(&context(&basic), declared),
+            !awaits_ack(&target(Script::Grant, Connection::LegacyBasic), declared),
             "Get-Credential reads the console"
         );
     }

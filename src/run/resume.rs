@@ -4,11 +4,6 @@
 
 use std::path::Path;
 
-/// Scripts that understand `--resume` (config.rs); the others are simply run again.
-pub(crate) fn can_resume(script: &str) -> bool {
-    matches!(script, "grant" | "setup")
-}
-
 /// `calperm <args…> --resume <journal>` for a resumable script, else `calperm <args…>` without
 /// `--journal` (a rerun starts a journal of its own). `args` excludes the program name.
 pub(crate) fn command(args: &[String], journal: &Path, resume: bool) -> String {
@@ -50,7 +45,8 @@ fn quote(word: &str) -> String {
     if plain {
         word.to_string()
     } else if cfg!(windows) {
-        format!("'{}'", word.replace('\'', "''"))
+        // PowerShell also takes U+2018..U+201B for quotes: the one quoting function knows.
+        crate::powershell::quote(word)
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
@@ -134,11 +130,5 @@ mod tests {
             cmd,
             r"calperm run grant --monitor 'O'\''Brien Monitor' --resume '/my dir/j.jsonl'"
         );
-    }
-
-    #[test]
-    fn only_grant_and_setup_resume() {
-        assert!(can_resume("grant") && can_resume("setup"));
-        assert!(!can_resume("audit") && !can_resume("revoke") && !can_resume("app-registration"));
     }
 }

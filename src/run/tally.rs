@@ -7,6 +7,9 @@ use crate::records::{
 };
 use std::collections::BTreeMap;
 
+/// The kind of a mailbox a delta run skipped because Exchange does not know it yet.
+pub(crate) const NOT_YET_USABLE: &str = "not-yet-usable";
+
 /// Steps, items, settings, warnings and fatals kept for the summary; a script that emits more than this
 /// still has every one of them in the journal.
 pub(crate) const KEEP: usize = 200;
@@ -21,6 +24,11 @@ pub(crate) struct Tally {
     pub(crate) mailboxes: u64,
     pub(crate) retries: u64,
     pub(crate) calls: u64,
+    /// A delta run's mailboxes: created in the window, retried from the `--since` journal, and
+    /// skipped as not usable yet (the next `--since` run retries them).
+    pub(crate) delta_new: u64,
+    pub(crate) delta_retried: u64,
+    pub(crate) not_yet_usable: u64,
     pub(crate) failed_mailboxes: u64,
     pub(crate) failed_steps: u64,
     pub(crate) failed_items: u64,
@@ -54,6 +62,14 @@ impl Tally {
                 *self.outcomes.entry(m.outcome).or_default() += 1;
                 self.retries += u64::from(m.retries);
                 self.calls += u64::from(m.calls);
+                match m.delta.as_deref() {
+                    Some("new") => self.delta_new += 1,
+                    Some("retried") => self.delta_retried += 1,
+                    _ => {}
+                }
+                if m.kind.as_deref() == Some(NOT_YET_USABLE) {
+                    self.not_yet_usable += 1;
+                }
                 if m.outcome.is_failure() {
                     self.failed_mailboxes += 1;
                 }

@@ -8,6 +8,7 @@
 //! | 0 | otherwise |
 
 use super::tally::Tally;
+use crate::records::Outcome;
 
 /// How the pwsh process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,23 +113,33 @@ pub(crate) fn decide(
             fatal.kind, fatal.message
         ));
     }
+    // audit's below and missing mailboxes make the run exit 1 too, but nothing failed there:
+    // they are named for what they are.
+    let outcome = |o: Outcome| tally.outcomes.get(&o).copied().unwrap_or(0);
     let mut failed = Vec::new();
     for (count, what) in [
-        (tally.failed_mailboxes, "mailbox"),
+        (outcome(Outcome::Failed), "mailbox"),
         (tally.failed_steps, "step"),
         (tally.failed_items, "item"),
     ] {
         if count > 0 {
-            let plural = if count == 1 {
-                what.to_string()
-            } else {
-                plural(what)
-            };
-            failed.push(format!("{count} {plural}"));
+            failed.push(count_of(count, what));
         }
     }
+    let mut problems = Vec::new();
     if !failed.is_empty() {
-        return Verdict::Failures(format!("{} failed", failed.join(", ")));
+        problems.push(format!("{} failed", failed.join(", ")));
+    }
+    for (count, what) in [
+        (outcome(Outcome::Below), "below the target rights"),
+        (outcome(Outcome::Missing), "without the monitor's entry"),
+    ] {
+        if count > 0 {
+            problems.push(format!("{} {what}", count_of(count, "mailbox")));
+        }
+    }
+    if !problems.is_empty() {
+        return Verdict::Failures(problems.join("; "));
     }
     let script_code = match child {
         ChildEnd::Exited(code) if code != 0 => code,
@@ -142,11 +153,12 @@ pub(crate) fn decide(
     Verdict::Success
 }
 
-fn plural(word: &str) -> String {
-    if word == "mailbox" {
-        "mailboxes".into()
-    } else {
-        format!("{word}s")
+/// `1 mailbox`, `2 mailboxes`, `3 steps`.
+fn count_of(count: u64, word: &str) -> String {
+    match (count, word) {
+        (1, _) => format!("1 {word}"),
+        (_, "mailbox") => format!("{count} mailboxes"),
+        _ => format!("{count} {word}s"),
     }
 }
 
@@ -178,6 +190,9 @@ mod tests {
             total: None,
             calperm_version: None,
             simulated_tenant: None,
+            started_at: None,
+            created_after: None,
+            since: None,
         })
     }
     fn end(code: i32) -> Record {
@@ -197,6 +212,7 @@ mod tests {
             message: None,
             retries: 0,
             calls: 1,
+            delta: None,
         })
     }
     fn fatal(kind: &str) -> Record {
@@ -249,11 +265,28 @@ mod tests {
             ok(&[start(), step, end(1)]),
             Verdict::Failures("1 step failed".into())
         );
-        // audit: a monitor without rights is a failure too.
-        assert!(matches!(
-            ok(&[start(), mailbox(Outcome::Missing), end(1)]),
-            Verdict::Failures(_)
-        ));
+        // audit: a monitor without rights is a failure too, named for what it is.
+        assert_eq!(
+            ok(&[
+                start(),
+                mailbox(Outcome::Missing),
+                mailbox(Outcome::Below),
+                mailbox(Outcome::Below),
+                end(1)
+            ]),
+            Verdict::Failures(
+                "2 mailboxes below the target rights; 1 mailbox without the monitor's entry".into()
+            )
+        );
+        assert_eq!(
+            ok(&[
+                start(),
+                mailbox(Outcome::Failed),
+                mailbox(Outcome::Missing),
+                end(1)
+            ]),
+            Verdict::Failures("1 mailbox failed; 1 mailbox without the monitor's entry".into())
+        );
     }
 
     #[test]

@@ -21,9 +21,11 @@ use super::marker::Marker;
 use super::script_file::ScriptFile;
 use super::verdict::{self, ChildEnd};
 use super::{Run, conclude, lock, pwsh, stream};
-use crate::config::ScriptContext;
 use crate::error::Failure;
 use crate::records::Record;
+use crate::run::Options;
+use crate::run::plan::Workflow;
+use crate::script::{Connection, Script, Target};
 use anyhow::{Context as _, Result};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -71,20 +73,22 @@ struct Worker {
 }
 
 /// Refuses what cannot run in parallel, before anything runs.
-fn refuse(context: &ScriptContext, options: &crate::cli::RunOptions) -> Result<()> {
-    if !matches!(context.script, "grant" | "audit") {
+fn refuse(target: &Target, options: &Options) -> Result<()> {
+    if !matches!(target.script, Script::Grant | Script::Audit) {
         return Err(Failure::usage(
-            format!("--parallel is not available for {}", context.script),
+            format!("--parallel is not available for {}", target.script.name()),
             "use --parallel with `run grant` or `run audit`, or drop it",
         )
         .into());
     }
-    if (context.connection_exo || context.connection_legacy_basic) && options.simulate.is_none() {
+    if matches!(target.connection, Connection::Exo | Connection::LegacyBasic)
+        && options.simulate.is_none()
+    {
         return Err(Failure::usage(
             format!(
                 "--parallel {} needs an unattended sign-in: each worker opens its own Exchange connection, and --connection {} would ask you to sign in {} times",
                 options.parallel,
-                if context.connection_exo { "exo" } else { "legacy-basic" },
+                target.connection.name(),
                 options.parallel
             ),
             "use --connection exo-app (certificate: --app-id, --organization, --certificate-path or --certificate-thumbprint), or --connection onprem (Kerberos) from a domain-joined machine; or drop --parallel",
@@ -197,14 +201,12 @@ fn lock_state(_state: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-pub fn execute(
-    context: &ScriptContext,
-    script_text: &str,
-    options: &crate::cli::RunOptions,
-) -> Result<ExitCode> {
-    refuse(context, options)?;
+pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Result<ExitCode> {
+    refuse(target, options)?;
+    let part = &workflow.parts[0];
+    let script_text = part.text.as_str();
     let n = usize::from(options.parallel);
-    let mut run = Run::open(context, options)?;
+    let mut run = Run::open(target, options)?;
     let _state_lock = match &run.simulation {
         Some(simulation) => Some(lock_state(simulation.state())?),
         None => None,
@@ -213,7 +215,7 @@ pub fn execute(
         // The simulated tenant's shared mode (docs/simulated-tenant.md): calperm holds the lock.
         run.extra_env.push(("CALPERM_SIM_SHARED", "1"));
     }
-    let non_interactive = pwsh::non_interactive(context, options.simulate.is_some());
+    let non_interactive = options.simulate.is_some() || part.non_interactive(target.connection);
 
     // 1. The listing, into the private queue file.
     let queue = tempfile::NamedTempFile::new().context("creating the queue file")?;
@@ -242,7 +244,7 @@ pub fn execute(
     conclude(
         verdict,
         &closed.tally,
-        context,
+        target,
         options,
         &closed.journal_path,
         closed.journal_count,
@@ -257,7 +259,7 @@ fn work(
     n: usize,
     queue: &tempfile::NamedTempFile,
 ) -> Result<(ChildEnd, Vec<String>)> {
-    let await_ack = pwsh::awaits_ack(run.context, script_text) && !run.options.what_if;
+    let await_ack = pwsh::awaits_ack(run.target, script_text) && !run.options.what_if;
     let script = ScriptFile::write(script_text)?;
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     let mut lines = BufReader::new(queue.reopen()?).lines();
@@ -279,14 +281,14 @@ fn work(
                 run.options.what_if,
                 await_ack,
             ))
-            .args(pwsh::secret_arguments(run.context, script_text))
+            .args(pwsh::secret_arguments(run.target, script_text))
             .args(["-Queue", "worker"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .envs(run.extra_env.iter().copied());
         if let Some(simulation) = &run.simulation {
-            simulation.apply(&mut command, run.context.connection_onprem)?;
+            simulation.apply(&mut command, run.target.connection.is_on_premises())?;
         }
         pwsh::tie_to_parent(&mut command);
         let mut child = command

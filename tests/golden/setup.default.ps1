@@ -53,6 +53,10 @@
 .PARAMETER MailboxesCsv
     A CSV file with a PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column:
     only those mailboxes.
+.PARAMETER CreatedAfter
+    Only mailboxes created after this UTC moment (yyyy-MM-ddTHH:mm:ss) or within this duration back
+    from now (36h, 2d, 1w), selected by Exchange with -Filter on WhenCreated. Empty: every mailbox.
+    Not with Include or MailboxesCsv.
 .PARAMETER MaxRetries
     How often a throttled or transient call is retried before the mailbox is reported failed.
 .PARAMETER RetryDelayMs
@@ -88,6 +92,12 @@ param(
     [string[]] $Exclude = @(),
     # Only the mailboxes listed in this CSV file (empty: not used).
     [string] $MailboxesCsv = '',
+    # Only mailboxes created after this UTC moment, yyyy-MM-ddTHH:mm:ss, or within a duration such as 2d (empty: all); Exchange selects them.
+    [string] $CreatedAfter = '',
+    # With CreatedAfter: these mailboxes too, by identity (calperm --since: the ones an earlier run left unfinished).
+    [string[]] $Retry = @(),
+    # The journal a delta run is based on (calperm --since); only recorded.
+    [string] $Since = '',
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
@@ -572,6 +582,13 @@ $script:CalendarNames = @{
     'vi' = 'Lịch'
 }
 
+# A -Locale given by hand that names no known calendar stops the run before anything is read.
+function Assert-CalpermLocale {
+    if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
+        Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
+    }
+}
+
 # Set when the tenant refuses to list mailbox languages (field-notes §10): no name is guessed then.
 $script:LanguagesRefused = $false
 
@@ -622,10 +639,13 @@ function Get-CalpermCalendarIdentity {
     '{0}:{1}' -f $Owner, [string]$Folder.FolderId
 }
 
-# The folder to try first for a mailbox: the guessed name, else the FolderType lookup.
+# The folder to try first for a mailbox: the one an earlier journal recorded, else the guessed
+# name, else the FolderType lookup.
 function Get-CalpermFirstFolder {
     param($Mailbox, [hashtable] $Tally)
     $owner = [string]$Mailbox.PrimarySmtpAddress
+    $cached = Get-CalpermCachedFolder $owner
+    if ($cached) { return $cached }
     $guess = Get-CalpermExpectedCalendarName $Mailbox
     if ($guess) { return @{ Name = $guess; Identity = ('{0}:\{1}' -f $owner, $guess); Guessed = $true } }
     Resolve-CalpermDefaultCalendar -Owner $owner -Tally $Tally
@@ -653,7 +673,9 @@ function Get-CalpermMonitorRights {
 function Invoke-CalpermFirstCall {
     param($Mailbox, [hashtable] $Tally, [System.Collections.Specialized.OrderedDictionary] $Record, [string] $Mode, [switch] $ByFolderType)
     if ($ByFolderType) {
-        $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally
+        # Given --folders-from, the calendar that journal recorded is tried first even here.
+        $folder = Get-CalpermCachedFolder ([string]$Mailbox.PrimarySmtpAddress)
+        if (-not $folder) { $folder = Resolve-CalpermDefaultCalendar -Owner ([string]$Mailbox.PrimarySmtpAddress) -Tally $Tally }
     } else {
         $folder = Get-CalpermFirstFolder -Mailbox $Mailbox -Tally $Tally
     }
@@ -712,6 +734,86 @@ function Connect-CalpermExchangeOrStop {
     } catch {
         Stop-CalpermRun -Kind 'connect' -Message ('Could not connect to Exchange: ' + $_.Exception.Message)
     }
+}
+
+# --- Delta: only mailboxes created after a moment -------------------------------------------
+# Exchange reads a date in -Filter in the session's culture (German 01.12.2026, US 12/01/2026), so
+# the date goes in year first, yyyy-MM-ddTHH:mm:ss, which every culture reads alike. UNCONFIRMED:
+# that Exchange Online reads it as UTC (no public source states a filter date's time zone); runs
+# on a schedule use overlapping windows, so an offset of hours loses no mailbox.
+function Get-CalpermCreatedFilter {
+    if ([string]::IsNullOrWhiteSpace($CreatedAfter)) { return $null }
+    $parsed = [datetime]::MinValue
+    # A duration back from now (36h, 2d, 1w), for a runbook or task that runs on a schedule.
+    if ($CreatedAfter.Trim() -match '^([0-9]+)([mhdw])$') {
+        $minutes = @{ m = 1; h = 60; d = 1440; w = 10080 }[$Matches[2]] * [int]$Matches[1]
+        $parsed = [datetime]::UtcNow.AddMinutes(-$minutes)
+        return ("WhenCreated -gt '{0}'" -f $parsed.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture))
+    }
+    $styles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
+    $formats = [string[]]@('yyyy-MM-ddTHH:mm:ss', 'yyyy-MM-ddTHH:mm:ssZ', 'yyyy-MM-dd')
+    if (-not [datetime]::TryParseExact($CreatedAfter.Trim(), $formats, [System.Globalization.CultureInfo]::InvariantCulture, $styles, [ref]$parsed)) {
+        Stop-CalpermRun -Kind 'other' -Message ("CreatedAfter '{0}' is not a UTC date-time: write it as yyyy-MM-ddTHH:mm:ss, e.g. 2026-12-01T06:00:00, or as a duration back from now such as 2d." -f $CreatedAfter) -ExitCode 2
+    }
+    if ($Include.Count -gt 0 -or $MailboxesCsv) {
+        Stop-CalpermRun -Kind 'other' -Message 'CreatedAfter selects from all mailboxes; leave out Include and MailboxesCsv, or CreatedAfter.' -ExitCode 2
+    }
+    "WhenCreated -gt '{0}'" -f $parsed.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+# In a delta run each record says why its mailbox was visited: 'new' (created after CreatedAfter)
+# or 'retried' (named in Retry).
+$script:DeltaRole = @{}
+
+# A delta run's mailboxes: those Exchange lists as created after CreatedAfter, then each Retry
+# mailbox that was not among them, looked up by identity.
+function Get-CalpermDeltaMailbox {
+    param([scriptblock] $Enumerate)
+    $seen = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
+    & $Enumerate | ForEach-Object {
+        $address = [string]$_.PrimarySmtpAddress
+        [void]$seen.Add($address)
+        if ($CreatedAfter) { $script:DeltaRole[$address] = 'new' }
+        $_
+    }
+    foreach ($identity in $Retry) {
+        $identity = $identity.Trim()
+        if (-not $identity -or $seen.Contains($identity)) { continue }
+        [void]$seen.Add($identity)
+        $script:DeltaRole[$identity] = 'retried'
+        $found = Get-CalpermNamedMailbox -Identity $identity
+        foreach ($mailbox in @($found)) {
+            if ($mailbox -and $mailbox.PSObject.Properties['PrimarySmtpAddress']) { $script:DeltaRole[[string]$mailbox.PrimarySmtpAddress] = 'retried' }
+            $mailbox
+        }
+    }
+}
+
+# New mailboxes are not usable for the first minutes (field-notes §10; CIPP waits 15 minutes). In
+# a delta run, a mailbox Exchange has just listed whose calendar it says does not exist is taken
+# for one of those: skipped as not-yet-usable, and the next --since run retries it.
+# UNCONFIRMED: what Exchange answers for such a mailbox; inferred as its not-found error.
+function Set-CalpermNotYetUsable {
+    param([System.Collections.Specialized.OrderedDictionary] $Record)
+    if ($Record.kind -ne 'not-found' -or -not $Record.Contains('delta')) { return }
+    $Record.outcome = 'skipped'
+    $Record.kind = 'not-yet-usable'
+    $Record.message = 'Exchange lists the mailbox but not yet its calendar (a new mailbox is not usable for its first minutes); the next run with --since retries it. ' + $Record.message
+}
+
+# --- Folder cache: the calendars an earlier journal found (calperm --folders-from) ----------
+# Tried first, like a guessed name: when Exchange says the folder does not exist (renamed, or the
+# FolderId of a moved mailbox), the calendar is looked up by FolderType as usual.
+$script:FolderCache = @{
+}
+
+# The cached calendar of a mailbox, tried like a guessed name (Guessed: a not-found falls back to
+# the FolderType lookup), or $null.
+function Get-CalpermCachedFolder {
+    param([string] $Owner)
+    $cached = $script:FolderCache[$Owner]
+    if (-not $cached) { return $null }
+    @{ Name = [string]$cached[0]; Identity = [string]$cached[1]; Guessed = $true }
 }
 
 # --- Which mailboxes ------------------------------------------------------------------------
@@ -901,6 +1003,7 @@ function Get-CalpermNamedMailbox {
 # The mailboxes in scope, one at a time. Exchange Online streams them: the list of every mailbox
 # is never held in memory.
 function Get-CalpermTargetMailbox {
+    $created = Get-CalpermCreatedFilter
     if ($MailboxesCsv) {
         $column = Get-CalpermCsvColumn
         if (-not $column) { Stop-CalpermRun -Kind 'other' -Message ('{0} has no PrimarySmtpAddress, UserPrincipalName, EmailAddress or Identity column.' -f $MailboxesCsv) -ExitCode 2 }
@@ -908,10 +1011,19 @@ function Get-CalpermTargetMailbox {
     } elseif ($Include.Count -gt 0) {
         foreach ($identity in $Include) { Get-CalpermNamedMailbox -Identity $identity }
     } else {
+        Get-CalpermDeltaMailbox -Enumerate { Get-CalpermAllMailbox -Created $created }
+    }
+}
+
+# Every mailbox of the RecipientTypes (created after CreatedAfter, when given).
+function Get-CalpermAllMailbox {
+    param([string] $Created)
+        $query = @{ ResultSize = 'Unlimited'; RecipientTypeDetails = $RecipientTypes }
+        if ($Created) { $query.Filter = $Created }
         if (-not $script:LanguagesRefused) {
             $streamed = 0
             try {
-                Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes -Properties Languages -ErrorAction Stop | ForEach-Object { $streamed++; $_ }
+                Get-EXOMailbox @query -Properties Languages -ErrorAction Stop | ForEach-Object { $streamed++; $_ }
                 return
             } catch {
                 # Once a mailbox went on, an error is not the refusal (and must not restart the list).
@@ -919,8 +1031,7 @@ function Get-CalpermTargetMailbox {
                 Set-CalpermLanguagesRefused $_
             }
         }
-        Get-EXOMailbox -ResultSize Unlimited -RecipientTypeDetails $RecipientTypes
-    }
+        Get-EXOMailbox @query
 }
 
 # A mailbox record with every field present, as the report expects: of a mailbox Exchange
@@ -947,7 +1058,33 @@ function New-CalpermMailboxRecord {
         $record.displayName = [string]$Mailbox.DisplayName
         $record.recipientType = [string]$Mailbox.RecipientTypeDetails
     }
+    if ($script:DeltaRole.ContainsKey($record.mailbox)) { $record.delta = $script:DeltaRole[$record.mailbox] }
     $record
+}
+
+# Runs one mailbox's work and always ends with its record: a failure becomes the record's kind
+# and message. With -Changes, a run stopped before this mailbox's change says so and stops the
+# loop (nothing was changed here). -OnFailure runs after a failure is recorded. The body sees the
+# caller's variables ($record, $tally, …).
+function Invoke-CalpermMailboxRecord {
+    param($Record, $Tally, [scriptblock] $Body, [switch] $Changes, [scriptblock] $OnFailure)
+    try {
+        & $Body
+    } catch {
+        $Record.outcome = 'failed'
+        if ($Changes -and $script:Stopped) {
+            $Record.kind = 'interrupted'
+            $Record.message = 'The run was stopped before this mailbox was changed.'
+            throw
+        }
+        $Record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
+        $Record.message = $_.Exception.Message
+        if ($OnFailure) { & $OnFailure }
+    } finally {
+        $Record.calls = $Tally.calls
+        $Record.retries = $Tally.retries
+        Write-CalpermRecord $Record
+    }
 }
 
 # Skips the monitor's own mailbox and excluded ones; returns $true when the record says why.
@@ -981,7 +1118,7 @@ function Invoke-CalpermGrant {
     $record = New-CalpermMailboxRecord $Mailbox
     $owner = $record.mailbox
     $tally = @{ calls = 0; retries = 0 }
-    try {
+    Invoke-CalpermMailboxRecord -Record $record -Tally $tally -Changes -OnFailure { Set-CalpermNotYetUsable $record } -Body {
         if (Test-CalpermSkip $Mailbox $record) { return }
         if ($script:ResumeSet.Contains($owner)) { $record.outcome = 'skipped'; $record.kind = 'resumed'; return }
 
@@ -1033,20 +1170,6 @@ function Invoke-CalpermGrant {
                 $record.message = ('The monitor has {0}; adding {1} would need a right that cannot be expressed without lowering one. Left unchanged.' -f ($current -join ','), $AccessRights)
             }
         }
-    } catch {
-        $record.outcome = 'failed'
-        if ($script:Stopped) {
-            # Stopped before this mailbox's change: nothing was changed here.
-            $record.kind = 'interrupted'
-            $record.message = 'The run was stopped before this mailbox was changed.'
-            throw
-        }
-        $record.kind = Get-CalpermFailureKind (Get-CalpermErrorKind $_)
-        $record.message = $_.Exception.Message
-    } finally {
-        $record.calls = $tally.calls
-        $record.retries = $tally.retries
-        Write-CalpermRecord $record
     }
 }
 
@@ -1140,9 +1263,7 @@ try {
     }
 
     Invoke-CalpermSetupStepAfter -Step 'grant' -Needs 'exchange-connect' -Body {
-        if ($Locale -ne 'auto' -and -not $script:CalendarNames.ContainsKey($Locale)) {
-            Stop-CalpermRun -Kind 'other' -Message ("Unknown locale '{0}'. Use 'auto' or a code such as 'de'." -f $Locale) -ExitCode 2
-        }
+        Assert-CalpermLocale
         Resolve-CalpermMonitor
         Get-CalpermTargetMailbox | ForEach-Object { Invoke-CalpermGrant -Mailbox $_ }
         Write-CalpermUnmatchedFilters

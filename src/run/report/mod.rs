@@ -10,15 +10,26 @@ mod summary;
 mod table;
 
 use super::tally::Tally;
-use crate::cli::ReportFormat;
 use crate::error::Failure;
 use crate::records::{Mailbox, Record};
 use anyhow::Result;
+use clap::ValueEnum;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 pub(crate) use summary::Footer;
+
+/// The report's format (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Summary and a table.
+    Table,
+    /// One JSON record per line.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
 
 /// CSV columns, named as in the JSON records.
 const CSV_HEADER: [&str; 12] = [

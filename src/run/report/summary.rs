@@ -138,6 +138,11 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
             .collect();
         rows.push(("mailboxes".into(), tally.mailboxes));
         rows.push(("retries".into(), tally.retries));
+        if tally.delta_new + tally.delta_retried > 0 {
+            rows.push(("new".into(), tally.delta_new));
+            rows.push(("retried".into(), tally.delta_retried));
+            rows.push(("not usable yet".into(), tally.not_yet_usable));
+        }
         let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
         let digits = rows
             .iter()

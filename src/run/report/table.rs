@@ -170,6 +170,7 @@ mod tests {
             message: None,
             retries: 0,
             calls: 1,
+            delta: None,
         }
     }
 

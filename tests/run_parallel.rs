@@ -1,4 +1,4 @@
-//! `calperm run grant|audit --parallel N` end to end: the rendered script, unchanged, in N real
+//! `calperm run grant|audit|revoke --parallel N` end to end: the rendered script, unchanged, in N real
 //! pwsh workers against the simulated tenant, compared with the same run done serially.
 
 mod common;
@@ -160,12 +160,56 @@ fn parallel_with_interactive_sign_in_is_refused() {
         err.contains("unattended sign-in") && err.contains("exo-app"),
         "{err}"
     );
+    // Other scripts have no mailbox queue.
     let out = common::calperm()
-        .args(["run", "revoke", "--monitor", MONITOR, "--parallel", "2"])
+        .args(["run", "ews-readiness", "--parallel", "2"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+}
+
+#[test]
+fn parallel_revoke_from_journal_matches_a_serial_one() {
+    if common::pwsh().is_none() {
+        return;
+    }
+    let serial = SimTenant::demo();
+    let parallel = SimTenant::demo();
+    let mut results = Vec::new();
+    for (t, extra) in [(&serial, &[][..]), (&parallel, &["--parallel", "3"][..])] {
+        let journal = t.file("grant.jsonl");
+        let journal_arg = journal.to_str().unwrap();
+        let granted = grant(t, &["--journal", journal_arg]);
+        assert_eq!(granted.status.code(), Some(0), "{}", describe(&granted));
+        let mut args = vec![
+            "revoke",
+            "--monitor",
+            MONITOR,
+            "--from-journal",
+            journal_arg,
+        ];
+        args.extend_from_slice(extra);
+        let out = t.run_json(&args);
+        results.push(out);
+    }
+    let (a, b) = (&results[0], &results[1]);
+    assert_eq!(a.status.code(), b.status.code(), "{}", describe(b));
+    let (ra, rb) = (mailbox_records(a), mailbox_records(b));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--parallel is not available for revoke")
+        ra.iter().any(|r| r["outcome"] == "removed"),
+        "the serial revoke removed nothing: the comparison proves nothing: {}",
+        describe(a)
+    );
+    assert_eq!(ra.len(), rb.len(), "{}", describe(b));
+    assert_eq!(outcomes(&ra), outcomes(&rb), "{}", describe(b));
+    assert_eq!(
+        permissions(&serial.now()),
+        permissions(&parallel.now()),
+        "the tenant states differ"
+    );
+    assert!(
+        String::from_utf8_lossy(&b.stderr).contains("--parallel 3: concurrency min"),
+        "{}",
+        describe(b)
     );
 }

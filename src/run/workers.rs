@@ -1,8 +1,9 @@
-//! `calperm run grant|audit --parallel N`: one listing, N pwsh workers, one journal.
+//! `calperm run grant|audit|revoke --parallel N`: one listing, N pwsh workers, one journal.
 //!
 //! The script runs once with `-Queue enumerate -QueueFile <private temp file>`: it connects,
 //! resolves the monitor and writes the facts of every mailbox in scope, one JSON line each, to
 //! the file (the queue lives on disk, so calperm's memory does not grow with the tenant). Then N
+//! (`revoke --from-journal`: the journal's entries are the queue, one JSON line each.) Then N
 //! copies of the same script run with `-Queue worker`, each with its own Exchange connection.
 //! calperm sends each worker one mailbox line on its standard input, and the next one when that
 //! mailbox's record has arrived (a slow worker holds back nothing). The same input carries the
@@ -74,10 +75,13 @@ struct Worker {
 
 /// Refuses what cannot run in parallel, before anything runs.
 fn refuse(target: &Target, options: &Options) -> Result<()> {
-    if !matches!(target.script, Script::Grant | Script::Audit) {
+    if !matches!(
+        target.script,
+        Script::Grant | Script::Audit | Script::Revoke
+    ) {
         return Err(Failure::usage(
             format!("--parallel is not available for {}", target.script.name()),
-            "use --parallel with `run grant` or `run audit`, or drop it",
+            "use --parallel with `run grant`, `run audit` or `run revoke`, or drop it",
         )
         .into());
     }
@@ -424,7 +428,13 @@ fn work(
                     // Never lost: another worker takes it; this run still ends with exit 4.
                     let mailbox = serde_json::from_str::<serde_json::Value>(&line)
                         .ok()
-                        .and_then(|v| v["PrimarySmtpAddress"].as_str().map(String::from))
+                        .and_then(|v| {
+                            // A mailbox's facts, or a journal entry (revoke --from-journal).
+                            v["PrimarySmtpAddress"]
+                                .as_str()
+                                .or(v["Mailbox"].as_str())
+                                .map(String::from)
+                        })
                         .unwrap_or_default();
                     trouble.push(format!(
                         "worker {} ended ({}) while working on {mailbox}",

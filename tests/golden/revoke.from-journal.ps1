@@ -71,6 +71,9 @@ param(
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
+    # Set by calperm --parallel: 'enumerate' writes the mailboxes (or the journal's entries) to QueueFile, 'worker' reads them from standard input.
+    [ValidateSet('', 'enumerate', 'worker')] [string] $Queue = '',
+    [string] $QueueFile = '',
     [string] $RecordMarker = '',
     [switch] $AwaitAck
 )
@@ -1050,6 +1053,50 @@ function Invoke-CalpermRestore {
     }
 }
 
+# --- Queue: calperm run --parallel ----------------------------------------------------------
+# -Queue enumerate lists the mailboxes in scope once and writes the facts the script uses, one
+# JSON line per mailbox, to -QueueFile (calperm's private temp file: the queue, on disk). -Queue
+# worker takes mailboxes from standard input instead of listing them: one JSON line per mailbox,
+# the next sent by calperm after this mailbox's record; an empty line or the end of input ends
+# the run. The same input carries calperm's 'ok' to an intent (Confirm-CalpermIntent), always
+# between a mailbox line and that mailbox's record, so the two never mix.
+$script:QueueProperties = @('PrimarySmtpAddress', 'DisplayName', 'RecipientTypeDetails', 'Languages', 'Guid', 'UserPrincipalName',
+    'Alias', 'Name', 'ExternalDirectoryObjectId')
+
+function Write-CalpermQueueFile {
+    $writer = New-Object System.IO.StreamWriter -ArgumentList $QueueFile, $false, (New-Object System.Text.UTF8Encoding($false))
+    try {
+        # Undoing a journal: its entries are the queue, no listing.
+        foreach ($entry in $JournalEntries) {
+            $writer.WriteLine((ConvertTo-Json -InputObject $entry -Compress -Depth 3))
+        }
+    } finally {
+        $writer.Dispose()
+    }
+}
+
+function Read-CalpermQueue {
+    while ($true) {
+        $line = [Console]::In.ReadLine()
+        if (-not $line) { return }
+        ConvertFrom-Json -InputObject $line
+    }
+}
+
+# A queue line back into the journal entry Invoke-CalpermRestore takes (JSON gives objects, and
+# an empty list may come back as nothing).
+function ConvertTo-CalpermJournalEntry {
+    param($Line)
+    @{
+        Mailbox = [string]$Line.Mailbox
+        FolderIdentity = [string]$Line.FolderIdentity
+        Action = [string]$Line.Action
+        Granted = @($Line.Granted | Where-Object { $null -ne $_ } | ForEach-Object { [string]$_ })
+        Previous = @($Line.Previous | Where-Object { $null -ne $_ } | ForEach-Object { [string]$_ })
+        Uncertain = [bool]$Line.Uncertain
+    }
+}
+
 
 # What the run changed, from its journal. Action 'remove': a grant added the entry. Action
 # 'restore': a grant raised Previous to Granted. Action 'add': a revoke removed Previous.
@@ -1065,7 +1112,13 @@ try {
     Assert-CalpermLocale
     Connect-CalpermExchangeOrStop
     Resolve-CalpermMonitor
-    foreach ($entry in $JournalEntries) { Invoke-CalpermRestore -Entry $entry }
+    if ($script:QueueMode -eq 'worker') {
+        Read-CalpermQueue | ForEach-Object { Invoke-CalpermRestore -Entry (ConvertTo-CalpermJournalEntry $_) }
+    } elseif ($script:QueueMode -eq 'enumerate') {
+        Write-CalpermQueueFile
+    } else {
+        foreach ($entry in $JournalEntries) { Invoke-CalpermRestore -Entry $entry }
+    }
 } catch {
     Write-CalpermUnexpected $_
 } finally {

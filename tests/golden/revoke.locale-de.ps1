@@ -70,6 +70,9 @@ param(
     # Retries of a throttled or transient call, and the first back-off delay (doubles each time).
     [ValidateRange(0, 20)] [int] $MaxRetries = 6,
     [ValidateRange(0, 60000)] [int] $RetryDelayMs = 1000,
+    # Set by calperm --parallel: 'enumerate' writes the mailboxes (or the journal's entries) to QueueFile, 'worker' reads them from standard input.
+    [ValidateSet('', 'enumerate', 'worker')] [string] $Queue = '',
+    [string] $QueueFile = '',
     [string] $RecordMarker = '',
     [switch] $AwaitAck
 )
@@ -1046,6 +1049,43 @@ function Invoke-CalpermRestore {
                 $record.outcome = 'restored'
             } else { $record.outcome = 'would-restore' }
         }
+    }
+}
+
+# --- Queue: calperm run --parallel ----------------------------------------------------------
+# -Queue enumerate lists the mailboxes in scope once and writes the facts the script uses, one
+# JSON line per mailbox, to -QueueFile (calperm's private temp file: the queue, on disk). -Queue
+# worker takes mailboxes from standard input instead of listing them: one JSON line per mailbox,
+# the next sent by calperm after this mailbox's record; an empty line or the end of input ends
+# the run. The same input carries calperm's 'ok' to an intent (Confirm-CalpermIntent), always
+# between a mailbox line and that mailbox's record, so the two never mix.
+$script:QueueProperties = @('PrimarySmtpAddress', 'DisplayName', 'RecipientTypeDetails', 'Languages', 'Guid', 'UserPrincipalName',
+    'Alias', 'Name', 'ExternalDirectoryObjectId')
+
+function Write-CalpermQueueFile {
+    $writer = New-Object System.IO.StreamWriter -ArgumentList $QueueFile, $false, (New-Object System.Text.UTF8Encoding($false))
+    try {
+        Get-CalpermTargetMailbox | ForEach-Object {
+            # Matched here, so the unmatched --exclude values are named once, by this process.
+            $null = Test-CalpermExcluded $_
+            $facts = [ordered]@{}
+            foreach ($name in $script:QueueProperties) {
+                $value = $null
+                if ($_.PSObject.Properties[$name]) { $value = $_.$name }
+                if ($name -eq 'Languages') { $facts[$name] = @($value | Where-Object { $_ } | ForEach-Object { [string]$_ }) } elseif ($null -eq $value) { $facts[$name] = $null } else { $facts[$name] = [string]$value }
+            }
+            $writer.WriteLine((ConvertTo-Json -InputObject $facts -Compress -Depth 3))
+        }
+    } finally {
+        $writer.Dispose()
+    }
+}
+
+function Read-CalpermQueue {
+    while ($true) {
+        $line = [Console]::In.ReadLine()
+        if (-not $line) { return }
+        ConvertFrom-Json -InputObject $line
     }
 }
 

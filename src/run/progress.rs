@@ -1,5 +1,6 @@
-//! Progress on stderr while pwsh runs: "mailbox i of N" when the script announced N in its
-//! `start` record, else a spinner with the count. Only when stderr is a terminal; otherwise
+//! Progress on stderr while pwsh runs: "mailbox i of N" with the rate and the time left when the
+//! total is known (the script's `start` record, or the queue after a parallel run's listing),
+//! else a spinner with the count. Only when stderr is a terminal; otherwise
 //! nothing at all, so logs and pipes see only pwsh's own output and the report.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -23,19 +24,17 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    /// The script announced how many mailboxes it will visit.
+    /// The script announced how many mailboxes it will visit, or the parallel run's listing
+    /// counted them.
     pub(crate) fn expect(&self, total: Option<u64>) {
         let Some(bar) = &self.bar else { return };
         match total {
             Some(total) => {
                 bar.set_length(total);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "{spinner} [{bar:30}] mailbox {pos} of {len}  {msg}",
-                    )
-                    .expect("a valid template")
-                    .progress_chars("=> "),
-                );
+                // Rate and ETA from here on: signing in and listing are not mailbox work.
+                bar.reset_elapsed();
+                bar.reset_eta();
+                bar.set_style(counted_style());
             }
             None => bar.set_message("running"),
         }
@@ -100,6 +99,38 @@ impl Progress {
     }
 }
 
+/// Mailboxes done of the total, mailboxes a second, and the time left at that rate.
+const COUNTED: &str = "{spinner} [{bar:30}] mailbox {pos} of {len}  {per_sec} ETA {eta}  {msg}";
+
+fn counted_style() -> ProgressStyle {
+    ProgressStyle::with_template(COUNTED)
+        .expect("a valid template")
+        .progress_chars("=> ")
+}
+
 fn spinner_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner} {msg}").expect("a valid template")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counted_bar_shows_rate_and_eta() {
+        // Built here, so a template indicatif rejects fails a test, not a run.
+        let _ = counted_style();
+        assert!(COUNTED.contains("{per_sec}") && COUNTED.contains("{eta}"));
+        // A bar with a known total estimates what is left from the rate.
+        let bar = ProgressBar::hidden();
+        bar.set_length(100);
+        bar.set_style(counted_style());
+        bar.reset_elapsed();
+        std::thread::sleep(Duration::from_millis(50));
+        bar.inc(10);
+        std::thread::sleep(Duration::from_millis(50));
+        bar.inc(10);
+        assert!(bar.per_sec() > 0.0, "no rate");
+        assert!(bar.eta() > Duration::ZERO, "no time left with 80 to go");
+    }
 }

@@ -66,7 +66,7 @@ pub struct ScriptContext {
     pub resume_journal: Option<String>,
     /// What `revoke --from-journal` restores.
     pub revoke_from_journal: Option<String>,
-    pub revoke_entries: Vec<RevokeEntry>,
+    pub revoke_entries: Vec<journal_check::Undo>,
     /// The run a `--resume` or `--from-journal` journal records; the script checks the monitor
     /// and tenant it resolves against it.
     pub journal_run: Option<JournalRun>,
@@ -102,23 +102,6 @@ pub struct RoleRow {
 pub struct CalendarName {
     pub code: String,
     pub name: String,
-}
-
-/// One change of a grant journal to undo.
-#[derive(Debug, Serialize)]
-pub struct RevokeEntry {
-    pub mailbox: String,
-    pub folder_identity: String,
-    /// `remove` (the grant added the entry), `restore` (it raised existing rights) or `add` (a
-    /// revoke removed the entry).
-    pub action: &'static str,
-    /// The rights the grant left; restoring only happens while they are still in place.
-    pub granted: Vec<String>,
-    /// The rights before the grant (restore), or the rights the revoke removed (add).
-    pub previous: Vec<String>,
-    /// The grant stopped while adding the entry without having read it first: an entry with the
-    /// granted rights may be the grant's or may have been there before, so it is left alone.
-    pub uncertain: bool,
 }
 
 /// The typed facts of the command that the runner needs (the context is for templates).
@@ -211,16 +194,7 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         (Some(path), Script::Revoke) => {
             let (undo, run) = journal_check::for_undo(path, &this_run)?;
             journal_run = Some(run);
-            undo.into_iter()
-                .map(|u| RevokeEntry {
-                    mailbox: u.mailbox,
-                    folder_identity: u.folder_identity,
-                    action: u.action,
-                    granted: u.granted,
-                    previous: u.previous,
-                    uncertain: u.uncertain,
-                })
-                .collect()
+            undo
         }
         (Some(_), _) => {
             return Err(Failure::usage(

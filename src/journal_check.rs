@@ -276,15 +276,17 @@ pub fn check_simulation(path: &Path, simulated_tenant: Option<&Path>) -> Result<
     Ok(())
 }
 
-/// One change `revoke --from-journal` undoes.
-#[derive(Debug, Clone, PartialEq)]
+/// One change `revoke --from-journal` undoes; the revoke template renders these as its entries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Undo {
     pub mailbox: String,
     pub folder_identity: String,
     /// `remove` (a grant added the entry), `restore` (a grant raised `previous` to `granted`) or
     /// `add` (a revoke removed `previous`).
     pub action: &'static str,
+    /// The rights the grant left; restoring only happens while they are still in place.
     pub granted: Vec<String>,
+    /// The rights before the grant (restore), or the rights the revoke removed (add).
     pub previous: Vec<String>,
     /// An add the journal shows only by its intent, made without reading first: whether it
     /// happened (and whether an entry there now is the grant's) is decided from the live state.

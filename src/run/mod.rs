@@ -74,18 +74,7 @@ pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Resul
         options.simulate.is_some() || part.non_interactive(target.connection),
         &[],
     )?;
-    let closed = run.close();
-    let mut trouble = end.trouble;
-    trouble.extend(closed.report_trouble);
-    let verdict = verdict::decide(&closed.tally, end.child, end.interrupted, &trouble);
-    conclude(
-        verdict,
-        &closed.tally,
-        target,
-        options,
-        &closed.journal_path,
-        closed.journal_count,
-    )
+    run.finish(end.child, end.interrupted, end.trouble)
 }
 
 /// How much of the run reached the journal. `guarded`: every script waited for an
@@ -320,6 +309,27 @@ impl<'a> Run<'a> {
             interrupted: self.interrupt.interrupted(),
             trouble,
         })
+    }
+
+    /// Closes a run of one script's pwsh processes and turns how they ended into the exit code.
+    pub(crate) fn finish(
+        self,
+        child: ChildEnd,
+        interrupted: bool,
+        mut trouble: Vec<String>,
+    ) -> Result<ExitCode> {
+        let (target, options) = (self.target, self.options);
+        let closed = self.close();
+        trouble.extend(closed.report_trouble);
+        let verdict = verdict::decide(&closed.tally, child, interrupted, &trouble);
+        conclude(
+            verdict,
+            &closed.tally,
+            target,
+            options,
+            &closed.journal_path,
+            closed.journal_count,
+        )
     }
 
     /// Removes the simulation's files and writes the end of the report.

@@ -20,8 +20,8 @@
 
 use super::marker::Marker;
 use super::script_file::ScriptFile;
-use super::verdict::{self, ChildEnd};
-use super::{Run, conclude, lock, pwsh, stream};
+use super::verdict::ChildEnd;
+use super::{Run, lock, pwsh, stream};
 use crate::error::Failure;
 use crate::records::Record;
 use crate::run::Options;
@@ -242,17 +242,7 @@ pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Resul
         trouble.extend(more);
     }
     let interrupted = run.interrupted();
-    let closed = run.close();
-    trouble.extend(closed.report_trouble);
-    let verdict = verdict::decide(&closed.tally, worst, interrupted, &trouble);
-    conclude(
-        verdict,
-        &closed.tally,
-        target,
-        options,
-        &closed.journal_path,
-        closed.journal_count,
-    )
+    run.finish(worst, interrupted, trouble)
 }
 
 /// Runs the workers over the queue; returns the worst worker end and calperm-side trouble.

@@ -3,7 +3,7 @@
 //! pwsh lookup that skips, or fails under `CALPERM_REQUIRE_PWSH=1`.
 //!
 //! Run them with PowerShell on PATH:
-//! `PATH=/work/shared/pwsh/bin:$PATH CALPERM_REQUIRE_PWSH=1 cargo test`.
+//! `PATH=$PWD/../shared/pwsh/bin:$PATH CALPERM_REQUIRE_PWSH=1 cargo test`.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 

@@ -79,9 +79,23 @@ pub fn render_workflow(
 ) -> Result<(Target, Workflow)> {
     let context = config::build(script, options)?;
     let target = config::target(script, options);
+    let plan = config::plan(&target);
     let registry = render::registry(templates)?;
-    let workflow = Workflow::build(&target, &context, &registry)?;
-    Ok((target, workflow))
+    let single = plan.parts.len() == 1;
+    let texts = plan
+        .parts
+        .iter()
+        .map(|part| {
+            let template = part.script.template();
+            if single {
+                // Exactly the bytes of the one script, as before workflows existed.
+                render::render(&registry, template, &context)
+            } else {
+                render::render(&registry, template, &context.for_part(part.script))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((target, Workflow::new(plan, texts)))
 }
 
 fn run_script(templates: Option<&Path>, args: RunArgs) -> Result<ExitCode> {
@@ -152,4 +166,42 @@ fn print_locales(format: ListFormat) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Command;
+    use clap::Parser;
+
+    #[test]
+    fn each_parts_text_signs_in_to_graph_where_its_plan_says() {
+        for args in [
+            &["setup"][..],
+            &["setup", "--restrict-to-group", "sync@contoso.com"],
+            &[
+                "app-registration",
+                "--restrict-to-group",
+                "sync@contoso.com",
+            ],
+            &["app-registration"],
+            &["grant"],
+        ] {
+            let mut all = vec!["calperm", "render"];
+            all.extend(args);
+            let Command::Render(render_args) = Cli::try_parse_from(all).unwrap().command else {
+                panic!("render expected")
+            };
+            let (_, workflow) =
+                render_workflow(None, render_args.script, &render_args.options).unwrap();
+            for part in &workflow.parts {
+                assert_eq!(
+                    part.text.contains("Connect-MgGraph -Scopes"),
+                    part.script.needs_graph(),
+                    "{args:?}: {}",
+                    part.name()
+                );
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! (`config::target` gives it the typed facts it needs).
 
 use super::journals::FromJournals;
+use super::plan::PartScript;
 use crate::cli::ScriptOptions;
 use crate::delta;
 use crate::journal_check::{self, JournalRun};
@@ -92,6 +93,26 @@ pub struct RoleRow {
 pub struct CalendarName {
     pub code: String,
     pub name: String,
+}
+
+/// A part's template data in a workflow of several scripts: the command's context and the
+/// part's own switches.
+#[derive(Serialize)]
+pub struct PartContext<'a> {
+    #[serde(flatten)]
+    context: &'a ScriptContext,
+    /// The app's Exchange side also checks EWS readiness (setup).
+    part_ews_readiness: bool,
+}
+
+impl ScriptContext {
+    /// The data of `part` of a workflow.
+    pub fn for_part(&self, part: PartScript) -> PartContext<'_> {
+        PartContext {
+            context: self,
+            part_ews_readiness: part.ews_readiness(),
+        }
+    }
 }
 
 /// What the checks made of the options, for the context.

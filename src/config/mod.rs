@@ -1,19 +1,22 @@
 //! From what the user typed (`cli::ScriptOptions`) to what a template renders (`ScriptContext`):
 //! every check happens here, before anything renders, and fails with exit code 2. The checks of
-//! the options (`checks`, `mailboxes_csv`), what earlier journals say (`journals`) and the
-//! template data (`context`) are separate modules.
+//! the options (`checks`, `mailboxes_csv`), what earlier journals say (`journals`), the
+//! template data (`context`) and the typed plan of the scripts to run (`plan`) are separate
+//! modules.
 
 mod checks;
 mod context;
 mod journals;
 mod mailboxes_csv;
+mod plan;
 
 use crate::cli::ScriptOptions;
 use crate::limits;
 use crate::script::{Script, Target};
 use anyhow::Result;
 use context::Checked;
-pub use context::ScriptContext;
+pub use context::{PartContext, ScriptContext};
+pub use plan::{Carry, Input, PartScript, Plan, PlannedPart, plan};
 use std::path::Path;
 
 /// The typed facts of the command that the runner needs (the context is for templates).

@@ -15,79 +15,46 @@
 
 use super::Options;
 use super::{Run, conclude, verdict};
-use crate::config::ScriptContext;
+use crate::config::{Carry, Input, PartScript, Plan};
 use crate::error::Failure;
 use crate::journal;
 use crate::records::{Part as PartRecord, Record};
 use crate::render;
 use crate::script::{Connection, Script, Target};
 use anyhow::{Context as _, Result};
-use handlebars::Handlebars;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use verdict::Verdict;
 
-/// A value one part reports (an `output` record) and a later part takes as its parameter of the
-/// same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Carry {
-    /// The app's application (client) ID.
-    ClientId,
-    /// The object ID of the app's service principal (enterprise application).
-    ServicePrincipalId,
-    /// The directory (tenant) ID.
-    TenantId,
-}
-
-impl Carry {
-    /// The script parameter, and the `output` record's name.
-    pub fn param(self) -> &'static str {
-        match self {
-            Carry::ClientId => "ClientId",
-            Carry::ServicePrincipalId => "ServicePrincipalId",
-            Carry::TenantId => "TenantId",
-        }
-    }
-}
-
-/// A parameter of a part that comes from an earlier part's output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Input {
-    pub value: Carry,
-    /// Index of the part that reports it (also in `depends_on`).
-    pub from: usize,
-}
-
-/// One script of a workflow.
+/// One script of a workflow: its place in the plan and its text.
 #[derive(Debug)]
 pub struct Part {
-    /// The template, and the part's name in records and file names.
-    pub template: &'static str,
-    pub needs_exchange: bool,
-    pub needs_graph: bool,
+    pub script: PartScript,
     /// Parts (indexes) that must have completed before this one runs.
     pub depends_on: Vec<usize>,
     pub inputs: Vec<Input>,
     /// What it reports for later parts.
     pub outputs: Vec<Carry>,
-    /// What it does, for the render header.
-    pub does: &'static str,
     /// The script, exactly as it runs (starts with the UTF-8 BOM).
     pub text: String,
 }
 
 impl Part {
+    /// The template, and the part's name in records and file names.
+    pub fn name(&self) -> &'static str {
+        self.script.template()
+    }
+
     /// Whether the part can do without interactive sign-in, so pwsh gets `-NonInteractive`
     /// (prompts then fail instead of hanging). Interactive sign-in is needed by the exo, onprem
     /// and legacy-basic connections, and by every Microsoft Graph sign-in.
     pub(crate) fn non_interactive(&self, connection: Connection) -> bool {
-        !self.needs_graph && (!self.needs_exchange || connection.is_unattended())
+        !self.script.needs_graph() && (!self.script.needs_exchange() || connection.is_unattended())
     }
 
     fn service(&self) -> &'static str {
-        match (self.needs_exchange, self.needs_graph) {
+        match (self.script.needs_exchange(), self.script.needs_graph()) {
             (true, false) => "Exchange",
             (false, true) => "Microsoft Graph",
             (false, false) => "neither",
@@ -103,134 +70,26 @@ pub struct Workflow {
     pub parts: Vec<Part>,
 }
 
-/// A part's template data: the command's context and the part's own switches.
-#[derive(Serialize)]
-struct PartData<'a> {
-    #[serde(flatten)]
-    context: &'a ScriptContext,
-    /// The app's Exchange side also checks EWS readiness (setup).
-    part_ews_readiness: bool,
-}
-
-/// A part before rendering.
-struct Spec {
-    template: &'static str,
-    needs_exchange: bool,
-    needs_graph: bool,
-    depends_on: Vec<usize>,
-    inputs: Vec<Input>,
-    outputs: Vec<Carry>,
-    does: &'static str,
-    ews_readiness: bool,
-}
-
-const APP_OUTPUTS: [Carry; 3] = [Carry::ClientId, Carry::ServicePrincipalId, Carry::TenantId];
-
 impl Workflow {
-    /// The parts of `script` for these options, rendered.
-    pub fn build(
-        target: &Target,
-        context: &ScriptContext,
-        registry: &Handlebars<'_>,
-    ) -> Result<Workflow> {
-        let script = target.script;
-        let restricted = target.restricted;
-        let app_exchange = |from: usize, ews_readiness: bool| {
-            let mut inputs = vec![Input {
-                value: Carry::ClientId,
-                from,
-            }];
-            if restricted {
-                inputs.push(Input {
-                    value: Carry::ServicePrincipalId,
-                    from,
-                });
-            }
-            Spec {
-                template: "app-exchange",
-                needs_exchange: true,
-                needs_graph: false,
-                depends_on: vec![from],
-                inputs,
-                outputs: Vec::new(),
-                does: match (ews_readiness, restricted) {
-                    (true, true) => {
-                        "EWS readiness of the app; limits it to the group (RBAC for Applications)"
-                    }
-                    (true, false) => "EWS readiness of the app",
-                    _ => "limits the app to the group (RBAC for Applications)",
-                },
-                ews_readiness,
-            }
-        };
-        let app_registration = Spec {
-            template: "app-registration",
-            needs_exchange: false,
-            needs_graph: true,
-            depends_on: Vec::new(),
-            inputs: Vec::new(),
-            outputs: APP_OUTPUTS.to_vec(),
-            does: "the Entra app, Calendars.Read, consent, secret or certificate",
-            ews_readiness: false,
-        };
-        let specs = match script {
-            Script::Setup => vec![
-                Spec {
-                    template: "setup",
-                    needs_exchange: true,
-                    needs_graph: false,
-                    depends_on: Vec::new(),
-                    inputs: Vec::new(),
-                    outputs: Vec::new(),
-                    does: "execution policy; the monitor's rights on every calendar",
-                    ews_readiness: false,
-                },
-                app_registration,
-                app_exchange(1, true),
-            ],
-            Script::AppRegistration if restricted => vec![app_registration, app_exchange(0, false)],
-            _ => vec![Spec {
-                template: script.name(),
-                needs_exchange: script.needs_exchange(restricted),
-                needs_graph: script.needs_graph(),
-                depends_on: Vec::new(),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-                does: "",
-                ews_readiness: false,
-            }],
-        };
-        let single = specs.len() == 1;
-        let mut parts = Vec::with_capacity(specs.len());
-        for spec in specs {
-            // field-notes §1: no process may sign in to both.
-            assert!(
-                !(spec.needs_exchange && spec.needs_graph),
-                "the part {} would sign in to Exchange and Graph in one process",
-                spec.template
-            );
-            let text = if single {
-                // Exactly the bytes of the one script, as before workflows existed.
-                render::render(registry, spec.template, context)?
-            } else {
-                let data = PartData {
-                    context,
-                    part_ews_readiness: spec.ews_readiness,
-                };
-                render::render(registry, spec.template, &data)?
-            };
-            parts.push(Part {
-                template: spec.template,
-                needs_exchange: spec.needs_exchange,
-                needs_graph: spec.needs_graph,
-                depends_on: spec.depends_on,
-                inputs: spec.inputs,
-                outputs: spec.outputs,
-                does: spec.does,
+    /// The plan's parts with their rendered texts, in the plan's order.
+    pub fn new(plan: Plan, texts: Vec<String>) -> Workflow {
+        assert_eq!(plan.parts.len(), texts.len(), "one text per part");
+        let parts = plan
+            .parts
+            .into_iter()
+            .zip(texts)
+            .map(|(planned, text)| Part {
+                script: planned.script,
+                depends_on: planned.depends_on,
+                inputs: planned.inputs,
+                outputs: planned.outputs,
                 text,
-            });
+            })
+            .collect();
+        Workflow {
+            script: plan.script,
+            parts,
         }
-        Ok(Workflow { script, parts })
     }
 
     pub fn is_single(&self) -> bool {
@@ -239,7 +98,7 @@ impl Workflow {
 
     /// `01-setup.ps1`: the part's file name in `render -o DIR`, numbered in run order.
     pub fn file_name(&self, index: usize) -> String {
-        format!("{:02}-{}.ps1", index + 1, self.parts[index].template)
+        format!("{:02}-{}.ps1", index + 1, self.parts[index].name())
     }
 
     /// What to run in which order and which values to carry over, as PowerShell comment lines.
@@ -258,7 +117,7 @@ impl Workflow {
                 "#   {:<width$}  {:<15}  {}\n",
                 names[i],
                 part.service(),
-                part.does
+                part.script.does()
             ));
             if !part.outputs.is_empty() {
                 let list: Vec<&str> = part.outputs.iter().map(|c| c.param()).collect();
@@ -376,8 +235,8 @@ pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Resul
     let mut verdicts: Vec<(String, Verdict)> = Vec::new();
     for (index, part) in workflow.parts.iter().enumerate() {
         let number = index as u32 + 1;
-        let label = format!("{} ({})", workflow.file_name(index), part.template);
-        if let Some(values) = resumed.get(part.template) {
+        let label = format!("{} ({})", workflow.file_name(index), part.name());
+        if let Some(values) = resumed.get(part.name()) {
             run.record(part_record(
                 part,
                 number,
@@ -463,7 +322,7 @@ fn part_record(
     values: BTreeMap<String, String>,
 ) -> Record {
     Record::Part(PartRecord {
-        part: part.template.to_string(),
+        part: part.name().to_string(),
         number,
         outcome: outcome.to_string(),
         message: (!message.is_empty()).then(|| message.to_string()),
@@ -485,7 +344,7 @@ fn arguments(
             return Err(format!(
                 "needs {} ({}), which did not complete: {why}",
                 workflow.file_name(dep),
-                workflow.parts[dep].template
+                workflow.parts[dep].name()
             ));
         }
     }
@@ -554,33 +413,35 @@ fn combine(verdicts: Vec<(String, Verdict)>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
+    use crate::script::Connection;
 
-    fn workflow(args: &[&str]) -> Workflow {
-        let mut all = vec!["calperm", "render"];
-        all.extend(args);
-        let Command::Render(render_args) = Cli::try_parse_from(all).unwrap().command else {
-            panic!("render expected")
+    /// The workflow of `script`, its parts unrendered (the runner reads their typed facts).
+    fn workflow(script: Script, restricted: bool) -> Workflow {
+        let target = Target {
+            script,
+            connection: Connection::Exo,
+            restricted,
+            creates_secret: false,
+            show_secret: false,
+            resume_journal: None,
         };
-        let context = crate::config::build(render_args.script, &render_args.options).unwrap();
-        let target = crate::config::target(render_args.script, &render_args.options);
-        let registry = render::registry(None).unwrap();
-        Workflow::build(&target, &context, &registry).unwrap()
+        let plan = crate::config::plan(&target);
+        let texts = vec![String::new(); plan.parts.len()];
+        Workflow::new(plan, texts)
     }
 
     #[test]
     fn non_interactive_only_when_nobody_signs_in() {
-        let single = |script: &str| workflow(&[script]).parts.remove(0);
-        assert!(single("grant").non_interactive(Connection::ExoApp));
+        let single = |script: Script| workflow(script, false).parts.remove(0);
+        assert!(single(Script::Grant).non_interactive(Connection::ExoApp));
         assert!(
-            !single("grant").non_interactive(Connection::Exo),
+            !single(Script::Grant).non_interactive(Connection::Exo),
             "exo signs in interactively"
         );
-        assert!(!single("grant").non_interactive(Connection::Onprem));
-        assert!(!single("app-registration").non_interactive(Connection::ExoApp));
-        assert!(single("execution-policy").non_interactive(Connection::Exo));
-        let setup = workflow(&["setup"]);
+        assert!(!single(Script::Grant).non_interactive(Connection::Onprem));
+        assert!(!single(Script::AppRegistration).non_interactive(Connection::ExoApp));
+        assert!(single(Script::ExecutionPolicy).non_interactive(Connection::Exo));
+        let setup = workflow(Script::Setup, false);
         let app_only: Vec<bool> = setup
             .parts
             .iter()
@@ -594,76 +455,8 @@ mod tests {
     }
 
     #[test]
-    fn no_part_signs_in_to_exchange_and_graph() {
-        for args in [
-            &["setup"][..],
-            &["setup", "--restrict-to-group", "sync@contoso.com"],
-            &[
-                "app-registration",
-                "--restrict-to-group",
-                "sync@contoso.com",
-            ],
-            &["app-registration"],
-            &["grant"],
-        ] {
-            for part in &workflow(args).parts {
-                assert!(
-                    !(part.needs_exchange && part.needs_graph),
-                    "{args:?}: {}",
-                    part.template
-                );
-                // The rendered text agrees with the typed facts.
-                assert_eq!(
-                    part.text.contains("Connect-MgGraph -Scopes"),
-                    part.needs_graph,
-                    "{args:?}: {}",
-                    part.template
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn setup_is_exchange_then_graph_then_the_apps_exchange_side() {
-        let w = workflow(&["setup", "--restrict-to-group", "sync@contoso.com"]);
-        let parts: Vec<(&str, bool, bool)> = w
-            .parts
-            .iter()
-            .map(|p| (p.template, p.needs_exchange, p.needs_graph))
-            .collect();
-        assert_eq!(
-            parts,
-            [
-                ("setup", true, false),
-                ("app-registration", false, true),
-                ("app-exchange", true, false)
-            ]
-        );
-        assert_eq!(w.parts[2].depends_on, [1]);
-        assert_eq!(
-            w.parts[2]
-                .inputs
-                .iter()
-                .map(|i| i.value)
-                .collect::<Vec<_>>(),
-            [Carry::ClientId, Carry::ServicePrincipalId]
-        );
-        assert!(w.parts[0].depends_on.is_empty() && w.parts[1].depends_on.is_empty());
-    }
-
-    #[test]
-    fn app_registration_is_one_part_unless_restricted() {
-        assert!(workflow(&["app-registration"]).is_single());
-        let w = workflow(&["app-registration", "--restrict-to-group", "g@contoso.com"]);
-        assert_eq!(
-            w.parts.iter().map(|p| p.template).collect::<Vec<_>>(),
-            ["app-registration", "app-exchange"]
-        );
-    }
-
-    #[test]
     fn a_part_without_its_input_is_skipped_with_the_reason() {
-        let w = workflow(&["app-registration", "--restrict-to-group", "g@contoso.com"]);
+        let w = workflow(Script::AppRegistration, true);
         let mut values = BTreeMap::new();
         values.insert("ClientId".to_string(), "c".to_string());
         let reason =

@@ -387,9 +387,7 @@ pub(crate) fn conclude(
                 .then(|| format!("the report lists them; to retry only what is not done: {again}"));
             Err(Failure::failures(message, hint).into())
         }
-        Verdict::Configuration(message) => {
-            Err(Failure::usage(message, verdict::configuration_hint(tally)).into())
-        }
+        Verdict::Configuration(stop, message) => Err(Failure::usage(message, stop.hint()).into()),
         Verdict::Abnormal(reason) if not_written > 0 => {
             let after = if guarded {
                 "no change was made after the journal failed"

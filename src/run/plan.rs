@@ -288,7 +288,7 @@ pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Resul
                 let values = run.session.part.outputs.clone();
                 let (outcome, message) = match &verdict {
                     Verdict::Success => ("completed", String::new()),
-                    Verdict::Failures(m) | Verdict::Configuration(m) => ("failed", m.clone()),
+                    Verdict::Failures(m) | Verdict::Configuration(_, m) => ("failed", m.clone()),
                     Verdict::Abnormal(m) => ("stopped", m.clone()),
                 };
                 run.record(part_record(part, number, outcome, &message, values.clone()));
@@ -393,7 +393,7 @@ fn combine(verdicts: Vec<(String, Verdict)>) -> Verdict {
         match verdict {
             Verdict::Success => {}
             Verdict::Abnormal(m) => abnormal.push(format!("{label}: {m}")),
-            Verdict::Configuration(m) => configuration.push(format!("{label}: {m}")),
+            Verdict::Configuration(stop, m) => configuration.push((stop, format!("{label}: {m}"))),
             Verdict::Failures(m) => failures.push(format!("{label}: {m}")),
         }
     }
@@ -401,8 +401,10 @@ fn combine(verdicts: Vec<(String, Verdict)>) -> Verdict {
         abnormal.extend(failures);
         return Verdict::Abnormal(abnormal.join("; "));
     }
-    if !configuration.is_empty() {
-        return Verdict::Configuration(configuration.join("; "));
+    if let Some(&(stop, _)) = configuration.first() {
+        // The first part's stop names what to fix first.
+        let messages: Vec<String> = configuration.into_iter().map(|(_, m)| m).collect();
+        return Verdict::Configuration(stop, messages.join("; "));
     }
     if !failures.is_empty() {
         return Verdict::Failures(failures.join("; "));

@@ -42,30 +42,44 @@ pub(crate) enum Verdict {
     Success,
     /// Exit 1: what failed.
     Failures(String),
-    /// Exit 2: the fatal record's message (it quotes Exchange).
-    Configuration(String),
+    /// Exit 2: which option is wrong, and the fatal record's message (it quotes Exchange).
+    Configuration(ConfigurationStop, String),
     /// Exit 4: why the run cannot be trusted to be complete.
     Abnormal(String),
 }
 
-/// Fatal kinds that mean an option is wrong: a configuration error, nothing changed. A
-/// `journal-mismatch`: the --resume / --from-journal journal is of another monitor or tenant.
-const CONFIGURATION_FATALS: [&str; 4] = [
-    "monitor-not-found",
-    "monitor-ambiguous",
-    "monitor-invalid",
-    "journal-mismatch",
-];
+/// A fatal record that means an option is wrong: a configuration error, nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConfigurationStop {
+    /// `monitor-not-found`, `monitor-ambiguous`, `monitor-invalid`: --monitor does not name
+    /// exactly one recipient.
+    Monitor,
+    /// `journal-mismatch`: the --resume / --from-journal journal is of another monitor or tenant.
+    JournalMismatch,
+}
 
-/// The hint of a `journal-mismatch` stop: the --resume / --from-journal journal is of another run.
-const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed";
+impl ConfigurationStop {
+    /// The stop a fatal record's `kind` names, if it is one.
+    fn of_kind(kind: &str) -> Option<ConfigurationStop> {
+        match kind {
+            "monitor-not-found" | "monitor-ambiguous" | "monitor-invalid" => {
+                Some(ConfigurationStop::Monitor)
+            }
+            "journal-mismatch" => Some(ConfigurationStop::JournalMismatch),
+            _ => None,
+        }
+    }
 
-/// What to fix after a configuration stop (`Verdict::Configuration`).
-pub(crate) fn configuration_hint(tally: &Tally) -> &'static str {
-    if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") {
-        JOURNAL_MISMATCH_HINT
-    } else {
-        "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed"
+    /// What to fix.
+    pub(crate) fn hint(self) -> &'static str {
+        match self {
+            ConfigurationStop::Monitor => {
+                "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed"
+            }
+            ConfigurationStop::JournalMismatch => {
+                "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed"
+            }
+        }
     }
 }
 
@@ -106,9 +120,9 @@ pub(crate) fn decide(
     }
 
     if let Some(fatal) = tally.fatal()
-        && CONFIGURATION_FATALS.contains(&fatal.kind.as_str())
+        && let Some(stop) = ConfigurationStop::of_kind(&fatal.kind)
     {
-        return Verdict::Configuration(fatal.message.clone());
+        return Verdict::Configuration(stop, fatal.message.clone());
     }
     let Some(end) = &tally.end else {
         let code = match child {
@@ -316,8 +330,27 @@ mod tests {
                 false,
                 &[],
             );
-            assert_eq!(v, Verdict::Configuration(format!("{kind} happened")));
+            assert_eq!(
+                v,
+                Verdict::Configuration(ConfigurationStop::Monitor, format!("{kind} happened"))
+            );
         }
+    }
+
+    #[test]
+    fn a_journal_of_another_run_is_a_configuration_error_with_its_own_hint() {
+        let v = decide(
+            &tally(&[start(), fatal("journal-mismatch"), end(2)]),
+            ChildEnd::Exited(2),
+            false,
+            &[],
+        );
+        let Verdict::Configuration(stop, _) = v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(stop, ConfigurationStop::JournalMismatch);
+        assert!(stop.hint().contains("--resume"), "{}", stop.hint());
+        assert!(ConfigurationStop::Monitor.hint().contains("--monitor"));
     }
 
     #[test]

@@ -351,19 +351,12 @@ fn unconfirmed_change(intent: Intent) -> Option<Mailbox> {
         _ => return None,
     };
     Some(Mailbox {
-        mailbox: intent.mailbox,
-        outcome,
-        display_name: None,
-        recipient_type: None,
-        folder: None,
         folder_identity: Some(intent.folder_identity),
         previous: intent.previous,
         rights: intent.rights,
         kind: Some(UNCONFIRMED.into()),
         message: Some("the run stopped while this change was being made".into()),
-        retries: 0,
-        calls: 0,
-        delta: None,
+        ..Mailbox::new(intent.mailbox, outcome)
     })
 }
 
@@ -373,19 +366,11 @@ mod tests {
 
     fn mailbox(name: &str, outcome: Outcome, previous: Option<&[&str]>) -> Record {
         Record::Mailbox(Mailbox {
-            mailbox: name.into(),
-            outcome,
-            display_name: None,
-            recipient_type: None,
-            folder: None,
             folder_identity: Some(format!("{name}:\\Calendar")),
             previous: previous.map(|p| p.iter().map(|s| s.to_string()).collect()),
             rights: Some(vec!["Reviewer".into()]),
-            kind: None,
-            message: None,
-            retries: 0,
             calls: 1,
-            delta: None,
+            ..Mailbox::new(name, outcome)
         })
     }
 

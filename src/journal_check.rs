@@ -570,20 +570,12 @@ mod tests {
 
     fn change(name: &str, outcome: Outcome, previous: &[&str], rights: &[&str]) -> Record {
         Record::Mailbox(Mailbox {
-            mailbox: name.into(),
-            outcome,
-            display_name: None,
-            recipient_type: None,
-            folder: None,
             folder_identity: Some(format!("{name}:\\Calendar")),
             previous: (!previous.is_empty())
                 .then(|| previous.iter().map(|s| s.to_string()).collect()),
             rights: Some(rights.iter().map(|s| s.to_string()).collect()),
-            kind: None,
-            message: None,
-            retries: 0,
             calls: 1,
-            delta: None,
+            ..Mailbox::new(name, outcome)
         })
     }
 

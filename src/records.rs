@@ -200,6 +200,27 @@ pub struct Mailbox {
     pub delta: Option<String>,
 }
 
+impl Mailbox {
+    /// A record of `mailbox` with `outcome` and nothing else known yet.
+    pub fn new(mailbox: impl Into<String>, outcome: Outcome) -> Mailbox {
+        Mailbox {
+            mailbox: mailbox.into(),
+            outcome,
+            display_name: None,
+            recipient_type: None,
+            folder: None,
+            folder_identity: None,
+            previous: None,
+            rights: None,
+            kind: None,
+            message: None,
+            retries: 0,
+            calls: 0,
+            delta: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Intent {

@@ -158,6 +158,21 @@ impl Target {
 }
 
 #[cfg(test)]
+impl Target {
+    /// `script` over the default connection, nothing else given.
+    pub(crate) fn of(script: Script, restricted: bool) -> Target {
+        Target {
+            script,
+            connection: Connection::Exo,
+            restricted,
+            creates_secret: false,
+            show_secret: false,
+            resume_journal: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -132,29 +132,12 @@ impl ScriptContext {
         checked: Checked,
         journals: FromJournals,
     ) -> ScriptContext {
-        let Checked {
-            monitor,
-            locale,
-            include,
-            exclude,
-            schedule_window,
-            app_certificate_path,
-        } = checked;
-        let FromJournals {
-            resume_done,
-            revoke_entries,
-            created_after,
-            retry,
-            since,
-            folder_cache,
-            journal_run,
-        } = journals;
         ScriptContext {
             calperm_version: env!("CARGO_PKG_VERSION"),
             script: script.name(),
-            monitor,
+            monitor: checked.monitor,
             access_rights: o.access_rights.name(),
-            locale,
+            locale: checked.locale,
             connection: o.connection.name(),
             cloud: o.connection.is_cloud(),
             user_principal_name: o.user_principal_name.clone(),
@@ -172,22 +155,22 @@ impl ScriptContext {
                 .iter()
                 .map(|s| s.trim().to_string())
                 .collect(),
-            include,
-            exclude,
+            include: checked.include,
+            exclude: checked.exclude,
             mailboxes_csv: o.mailboxes_csv.as_deref().map(super::path_string),
-            created_after,
-            schedule_window,
-            retry,
-            since,
-            folder_cache,
+            created_after: journals.created_after,
+            schedule_window: checked.schedule_window,
+            retry: journals.retry,
+            since: journals.since,
+            folder_cache: journals.folder_cache,
             max_retries: o.max_retries,
             retry_delay_ms: o.retry_delay_ms,
             replication_timeout_seconds: o.replication_timeout,
-            resume_done,
+            resume_done: journals.resume_done,
             resume_journal: o.resume.as_deref().map(super::path_string),
             revoke_from_journal: o.from_journal.as_deref().map(super::path_string),
-            revoke_entries,
-            journal_run,
+            revoke_entries: journals.revoke_entries,
+            journal_run: journals.journal_run,
             roles: Role::ALL
                 .into_iter()
                 .map(|r| RoleRow {
@@ -210,7 +193,7 @@ impl ScriptContext {
             limits: &limits::ALL,
             secret_file: o.secret_file.as_deref().map(super::path_string),
             show_secret: o.show_secret,
-            app_certificate_path,
+            app_certificate_path: checked.app_certificate_path,
             connector_app_id: o.connector_app_id.clone(),
             restrict_to_group: o.restrict_to_group.clone(),
             graph_app_id: GRAPH_APP_ID,

@@ -204,25 +204,13 @@ pub fn plan(target: &Target) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::script::Connection;
     use clap::ValueEnum;
-
-    fn target(script: Script, restricted: bool) -> Target {
-        Target {
-            script,
-            connection: Connection::Exo,
-            restricted,
-            creates_secret: false,
-            show_secret: false,
-            resume_journal: None,
-        }
-    }
 
     #[test]
     fn no_part_signs_in_to_exchange_and_graph() {
         for &script in Script::value_variants() {
             for restricted in [false, true] {
-                for part in plan(&target(script, restricted)).parts {
+                for part in plan(&Target::of(script, restricted)).parts {
                     assert!(
                         !(part.script.needs_exchange() && part.script.needs_graph()),
                         "{script:?}: {:?}",
@@ -235,7 +223,7 @@ mod tests {
 
     #[test]
     fn setup_is_exchange_then_graph_then_the_apps_exchange_side() {
-        let p = plan(&target(Script::Setup, true));
+        let p = plan(&Target::of(Script::Setup, true));
         let parts: Vec<(&str, bool, bool)> = p
             .parts
             .iter()
@@ -270,14 +258,14 @@ mod tests {
 
     #[test]
     fn app_registration_is_one_part_unless_restricted() {
-        let single = plan(&target(Script::AppRegistration, false));
+        let single = plan(&Target::of(Script::AppRegistration, false));
         assert_eq!(
             single.parts,
             [PlannedPart::alone(PartScript::Whole(
                 Script::AppRegistration
             ))]
         );
-        let p = plan(&target(Script::AppRegistration, true));
+        let p = plan(&Target::of(Script::AppRegistration, true));
         assert_eq!(
             p.parts
                 .iter()

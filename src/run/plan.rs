@@ -249,27 +249,13 @@ pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Resul
         }
         if run.interrupted() {
             let reason = "not run: the run was interrupted".to_string();
-            run.record(part_record(
-                part,
-                number,
-                "skipped",
-                &reason,
-                BTreeMap::new(),
-            ));
-            status.push(Status::NotDone(reason));
+            status.push(skip(&mut run, part, number, reason));
             continue;
         }
         match arguments(workflow, part, &status, options.what_if) {
             Err(reason) => {
-                run.record(part_record(
-                    part,
-                    number,
-                    "skipped",
-                    &reason,
-                    BTreeMap::new(),
-                ));
                 verdicts.push((label, Verdict::Failures(reason.clone())));
-                status.push(Status::NotDone(reason));
+                status.push(skip(&mut run, part, number, reason));
             }
             Ok(params) => {
                 let non_interactive =
@@ -312,6 +298,18 @@ pub fn execute(workflow: &Workflow, target: &Target, options: &Options) -> Resul
         &closed.journal_path,
         closed.journal_count,
     )
+}
+
+/// A part that does not run: its `skipped` record, and its status for the parts after it.
+fn skip(run: &mut Run<'_>, part: &Part, number: u32, reason: String) -> Status {
+    run.record(part_record(
+        part,
+        number,
+        "skipped",
+        &reason,
+        BTreeMap::new(),
+    ));
+    Status::NotDone(reason)
 }
 
 fn part_record(
@@ -419,15 +417,7 @@ mod tests {
 
     /// The workflow of `script`, its parts unrendered (the runner reads their typed facts).
     fn workflow(script: Script, restricted: bool) -> Workflow {
-        let target = Target {
-            script,
-            connection: Connection::Exo,
-            restricted,
-            creates_secret: false,
-            show_secret: false,
-            resume_journal: None,
-        };
-        let plan = crate::config::plan(&target);
+        let plan = crate::config::plan(&Target::of(script, restricted));
         let texts = vec![String::new(); plan.parts.len()];
         Workflow::new(plan, texts)
     }

@@ -226,19 +226,8 @@ mod tests {
     }
     fn mailbox(outcome: Outcome) -> Record {
         Record::Mailbox(Mailbox {
-            mailbox: "a@x".into(),
-            outcome,
-            display_name: None,
-            recipient_type: None,
-            folder: None,
-            folder_identity: None,
-            previous: None,
-            rights: None,
-            kind: None,
-            message: None,
-            retries: 0,
             calls: 1,
-            delta: None,
+            ..Mailbox::new("a@x", outcome)
         })
     }
     fn fatal(kind: &str) -> Record {

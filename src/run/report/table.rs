@@ -158,19 +158,10 @@ mod tests {
 
     fn mailbox(name: &str, outcome: Outcome) -> Mailbox {
         Mailbox {
-            mailbox: name.into(),
-            outcome,
-            display_name: None,
-            recipient_type: None,
             folder: Some("Calendar".into()),
-            folder_identity: None,
-            previous: None,
             rights: Some(vec!["Reviewer".into()]),
-            kind: None,
-            message: None,
-            retries: 0,
             calls: 1,
-            delta: None,
+            ..Mailbox::new(name, outcome)
         }
     }
 

@@ -194,6 +194,42 @@ impl<'a> Run<'a> {
         stream::Handler::record(&mut self.session, record);
     }
 
+    /// Whether changes wait for calperm's acknowledgement on pwsh's standard input (records.rs,
+    /// Intent): not with -WhatIf, which changes nothing.
+    fn awaits_ack(&self, script_text: &str) -> bool {
+        pwsh::awaits_ack(self.target, script_text) && !self.options.what_if
+    }
+
+    /// pwsh for `script`: its arguments, the record marker, output piped and the simulation's
+    /// environment. The caller adds the script's own parameters and standard input, then
+    /// `pwsh::tie_to_parent`.
+    fn pwsh_command(
+        &self,
+        script: &ScriptFile,
+        marker: &Marker,
+        script_text: &str,
+        non_interactive: bool,
+        await_ack: bool,
+    ) -> Result<Command> {
+        let mut command = Command::new(&self.pwsh);
+        command
+            .args(pwsh::arguments(
+                script.path(),
+                marker.as_str(),
+                non_interactive,
+                self.options.what_if,
+                await_ack,
+            ))
+            .args(pwsh::secret_arguments(self.target, script_text))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .envs(self.extra_env.iter().copied());
+        if let Some(simulation) = &self.simulation {
+            simulation.apply(&mut command, self.target.connection.is_on_premises())?;
+        }
+        Ok(command)
+    }
+
     /// Runs one script in a new pwsh with `params` (`-Name value`, never a secret) after the
     /// record marker, and reads its records into the session; `session.part` holds this
     /// script's own tally afterwards. `Err` only when pwsh could not be started (exit code 3).
@@ -207,19 +243,11 @@ impl<'a> Run<'a> {
         let script = ScriptFile::write(script_text)?;
         let marker = Marker::random();
 
-        // Changes wait for calperm's acknowledgement on pwsh's standard input (records.rs, Intent).
-        let await_ack = pwsh::awaits_ack(self.target, script_text) && !self.options.what_if;
+        let await_ack = self.awaits_ack(script_text);
         self.guarded &= await_ack || self.options.what_if;
-        let mut command = Command::new(&self.pwsh);
+        let mut command =
+            self.pwsh_command(&script, &marker, script_text, non_interactive, await_ack)?;
         command
-            .args(pwsh::arguments(
-                script.path(),
-                marker.as_str(),
-                non_interactive,
-                self.options.what_if,
-                await_ack,
-            ))
-            .args(pwsh::secret_arguments(self.target, script_text))
             .args(
                 params
                     .iter()
@@ -229,23 +257,13 @@ impl<'a> Run<'a> {
                 Stdio::piped()
             } else {
                 Stdio::inherit()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if let Some(simulation) = &self.simulation {
-            simulation.apply(&mut command, self.target.connection.is_on_premises())?;
-        }
-        command.envs(self.extra_env.iter().copied());
+            });
         pwsh::tie_to_parent(&mut command);
 
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(err) => {
-                self.session.progress.finish();
-                if self.new_journal && self.session.tally.records == 0 {
-                    // Nothing ran: do not leave an empty journal behind.
-                    let _ = std::fs::remove_file(&self.journal_path);
-                }
+                self.not_started();
                 let _ = script.remove();
                 return Err(pwsh::spawn_failed(&self.pwsh, &err).into());
             }
@@ -261,11 +279,7 @@ impl<'a> Run<'a> {
 
         let read = stream::pump(stdout, &marker, &mut self.session);
         self.session.ack = None;
-        if self.session.journal_error.is_none()
-            && let Err(err) = self.session.journal.sync()
-        {
-            self.session.journal_error = Some(format!("{err:#}"));
-        }
+        self.session.sync_journal();
         let mut trouble = Vec::new();
         if let Err(err) = read {
             trouble.push(format!("reading pwsh's output failed ({err})"));
@@ -292,11 +306,7 @@ impl<'a> Run<'a> {
             && child != ChildEnd::Exited(0)
             && !pwsh::is_powershell(&self.pwsh)
         {
-            self.session.progress.finish();
-            if self.new_journal && self.session.tally.records == 0 {
-                // Nothing ran: do not leave an empty journal behind.
-                let _ = std::fs::remove_file(&self.journal_path);
-            }
+            self.not_started();
             return Err(pwsh::not_powershell(&self.pwsh).into());
         }
         Ok(ScriptEnd {
@@ -304,6 +314,16 @@ impl<'a> Run<'a> {
             interrupted: self.interrupt.interrupted(),
             trouble,
         })
+    }
+
+    /// pwsh did not start (or is not PowerShell): the bar goes, and a journal this run created
+    /// goes too if nothing reached it.
+    fn not_started(&mut self) {
+        self.session.progress.finish();
+        if self.new_journal && self.session.tally.records == 0 {
+            // Nothing ran: do not leave an empty journal behind.
+            let _ = std::fs::remove_file(&self.journal_path);
+        }
     }
 
     /// Closes a run of one script's pwsh processes and turns how they ended into the exit code.

@@ -63,6 +63,15 @@ impl Session {
         }
     }
 
+    /// Flushes the journal to disk when pwsh has ended; a failure counts like a failed append.
+    pub(super) fn sync_journal(&mut self) {
+        if self.journal_error.is_none()
+            && let Err(err) = self.journal.sync()
+        {
+            self.journal_error = Some(format!("{err:#}"));
+        }
+    }
+
     /// Appends `record` to the journal. The first failure stops the run: no acknowledgement
     /// is given any more, and pwsh is asked to stop.
     fn journal_ok(&mut self, record: &Record) -> bool {

@@ -30,7 +30,7 @@ use crate::script::{Connection, Script, Target};
 use anyhow::{Context as _, Result};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::process::{Child, ChildStdin, ExitCode, Stdio};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -253,7 +253,7 @@ fn work(
     n: usize,
     queue: &tempfile::NamedTempFile,
 ) -> Result<(ChildEnd, Vec<String>)> {
-    let await_ack = pwsh::awaits_ack(run.target, script_text) && !run.options.what_if;
+    let await_ack = run.awaits_ack(script_text);
     let script = ScriptFile::write(script_text)?;
     let (tx, rx) = mpsc::channel::<(usize, Event)>();
     let mut lines = BufReader::new(queue.reopen()?).lines();
@@ -266,24 +266,9 @@ fn work(
 
     for id in 0..n {
         let marker = Marker::random();
-        let mut command = Command::new(&run.pwsh);
-        command
-            .args(pwsh::arguments(
-                script.path(),
-                marker.as_str(),
-                non_interactive,
-                run.options.what_if,
-                await_ack,
-            ))
-            .args(pwsh::secret_arguments(run.target, script_text))
-            .args(["-Queue", "worker"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .envs(run.extra_env.iter().copied());
-        if let Some(simulation) = &run.simulation {
-            simulation.apply(&mut command, run.target.connection.is_on_premises())?;
-        }
+        let mut command =
+            run.pwsh_command(&script, &marker, script_text, non_interactive, await_ack)?;
+        command.args(["-Queue", "worker"]).stdin(Stdio::piped());
         pwsh::tie_to_parent(&mut command);
         let mut child = command
             .spawn()
@@ -450,11 +435,7 @@ fn work(
             "{left} mailboxes were not done: no worker was left to take them"
         ));
     }
-    if run.session.journal_error.is_none()
-        && let Err(err) = run.session.journal.sync()
-    {
-        run.session.journal_error = Some(format!("{err:#}"));
-    }
+    run.session.sync_journal();
     trouble.extend(run.session.journal_error.clone());
     if let Err(err) = script.remove() {
         eprintln!("calperm: warning: {err:#}");

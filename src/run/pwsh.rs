@@ -67,24 +67,26 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     .into())
 }
 
+/// A directory named by the environment variable `name`, unless it is unset or empty.
+pub(super) fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Where PowerShell 7's installers put pwsh when it is not on PATH, in the order tried:
 /// the Linux packages, `dotnet tool install --global PowerShell`, snap, Homebrew (Apple silicon,
 /// then Intel), the macOS package; on Windows the MSI, the .NET tool and the Store alias.
 /// Unconfirmed: the reference documents none of these paths; they are the installers' usual ones.
 fn install_locations() -> Vec<PathBuf> {
-    let env = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
     let mut places = Vec::new();
     if cfg!(windows) {
-        places.extend(env("ProgramFiles").map(|p| p.join("PowerShell").join("7")));
-        places.extend(env("USERPROFILE").map(|p| p.join(".dotnet").join("tools")));
-        places.extend(env("LOCALAPPDATA").map(|p| p.join("Microsoft").join("WindowsApps")));
+        places.extend(env_path("ProgramFiles").map(|p| p.join("PowerShell").join("7")));
+        places.extend(env_path("USERPROFILE").map(|p| p.join(".dotnet").join("tools")));
+        places.extend(env_path("LOCALAPPDATA").map(|p| p.join("Microsoft").join("WindowsApps")));
     } else {
         places.push(PathBuf::from("/opt/microsoft/powershell/7"));
-        places.extend(env("HOME").map(|p| p.join(".dotnet/tools")));
+        places.extend(env_path("HOME").map(|p| p.join(".dotnet/tools")));
         places.push(PathBuf::from("/snap/bin"));
         places.push(PathBuf::from("/opt/homebrew/bin"));
         places.push(PathBuf::from("/usr/local/bin"));

@@ -9,6 +9,7 @@
 //! user would then win over the simulated one, and a "simulated" run would sign in to a real
 //! tenant. So those folders are listed explicitly, after the simulated modules.
 
+use super::pwsh::env_path;
 use crate::error::Failure;
 use anyhow::{Context, Result};
 use std::ffi::OsString;
@@ -219,29 +220,24 @@ fn module_path(modules: &Path, inherited: Option<OsString>) -> Result<OsString> 
 /// The folders pwsh (and Windows PowerShell) put in front of an inherited `PSModulePath` when it
 /// lacks them (about_PSModulePath, "PowerShell 7 startup").
 fn pwsh_module_folders() -> Vec<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
     let mut folders = Vec::new();
     if cfg!(windows) {
         let mut documents: Vec<PathBuf> = Vec::new();
-        documents.extend(var("USERPROFILE").map(|p| p.join("Documents")));
+        documents.extend(env_path("USERPROFILE").map(|p| p.join("Documents")));
         for onedrive in ["OneDrive", "OneDriveCommercial", "OneDriveConsumer"] {
-            documents.extend(var(onedrive).map(|p| p.join("Documents")));
+            documents.extend(env_path(onedrive).map(|p| p.join("Documents")));
         }
         for docs in documents {
             folders.push(docs.join("PowerShell").join("Modules"));
             folders.push(docs.join("WindowsPowerShell").join("Modules"));
         }
-        if let Some(program_files) = var("ProgramFiles") {
+        if let Some(program_files) = env_path("ProgramFiles") {
             folders.push(program_files.join("PowerShell").join("Modules"));
             folders.push(program_files.join("WindowsPowerShell").join("Modules"));
         }
     } else {
-        let data =
-            var("XDG_DATA_HOME").or_else(|| var("HOME").map(|h| h.join(".local").join("share")));
+        let data = env_path("XDG_DATA_HOME")
+            .or_else(|| env_path("HOME").map(|h| h.join(".local").join("share")));
         folders.extend(data.map(|d| d.join("powershell").join("Modules")));
         folders.push(PathBuf::from("/usr/local/share/powershell/Modules"));
     }

@@ -72,7 +72,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The one code path that turns options into scripts, for `render` and `run` alike: one script,
 /// or several run in separate pwsh processes (`run::plan`).
-pub fn render_workflow(
+fn render_workflow(
     templates: Option<&Path>,
     script: Script,
     options: &crate::cli::ScriptOptions,

@@ -135,7 +135,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// What the runner needs of these options.
-    pub fn to_run(&self) -> crate::run::Options {
+    pub(crate) fn to_run(&self) -> crate::run::Options {
         crate::run::Options {
             pwsh: self.pwsh.clone(),
             simulate: self.simulate.clone(),

@@ -21,11 +21,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// before that run started may not have been listed by it yet, and the time zone Exchange reads a
 /// filter date in is UNCONFIRMED (see above): a day covers both, and costs one call for each
 /// mailbox created that day, which is left as it is.
-pub const SINCE_MARGIN_SECONDS: i64 = 86_400;
+pub(crate) const SINCE_MARGIN_SECONDS: i64 = 86_400;
 
 /// What a `--since` run does: the mailboxes created after `created_after`, and `retry` by identity.
 #[derive(Debug)]
-pub struct Since {
+pub(crate) struct Since {
     pub created_after: String,
     pub retry: Vec<String>,
     /// The journal's file name, recorded in the new journal's start record.
@@ -34,7 +34,7 @@ pub struct Since {
 }
 
 /// The earlier grant journal of `--since`: of this monitor (the script checks the tenant too).
-pub fn since(path: &Path, this: &ThisRun<'_>) -> Result<Since> {
+pub(crate) fn since(path: &Path, this: &ThisRun<'_>) -> Result<Since> {
     let records = journal::read(path)?;
     let identity = journal_check::identify(path, &records)?;
     if identity.script != "grant" {
@@ -97,7 +97,7 @@ fn unfinished(records: &[Record]) -> Vec<String> {
 
 /// A calendar an earlier journal found for a mailbox (`--folders-from`).
 #[derive(Debug, Serialize)]
-pub struct CachedFolder {
+pub(crate) struct CachedFolder {
     pub mailbox: String,
     pub name: String,
     pub identity: String,
@@ -105,7 +105,10 @@ pub struct CachedFolder {
 
 /// `--folders-from`: each mailbox's default calendar as a grant, audit or revoke journal of this
 /// monitor last recorded it, where the call on it succeeded.
-pub fn folders_from(path: &Path, this: &ThisRun<'_>) -> Result<(Vec<CachedFolder>, JournalRun)> {
+pub(crate) fn folders_from(
+    path: &Path,
+    this: &ThisRun<'_>,
+) -> Result<(Vec<CachedFolder>, JournalRun)> {
     let records = journal::read(path)?;
     let identity = journal_check::identify(path, &records)?;
     if !matches!(identity.script.as_str(), "grant" | "audit" | "revoke") {
@@ -155,7 +158,7 @@ fn file_name(path: &Path) -> String {
 
 /// Seconds since 1970-01-01 UTC of WHEN (`2026-12-01`, `2026-12-01T10:00:00Z`, `2026-12-01T10:00`,
 /// or a duration back from `now`: `90m`, `36h`, `2d`, `1w`).
-pub fn parse_when(flag: &str, text: &str, now: SystemTime) -> Result<i64, Failure> {
+pub(crate) fn parse_when(flag: &str, text: &str, now: SystemTime) -> Result<i64, Failure> {
     let text = text.trim();
     let bad = || {
         Failure::usage(

@@ -4,7 +4,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 /// Exit codes of calperm.
-pub mod code {
+pub(crate) mod code {
     /// Everything succeeded.
     pub const OK: u8 = 0;
     /// The script ran; at least one mailbox (or step) failed.
@@ -20,7 +20,7 @@ pub mod code {
 /// An error whose exit code is known. Anything else that reaches `report` is a usage or
 /// configuration error (code 2): calperm checks everything before it starts pwsh.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub code: u8,
     pub message: String,
     /// What to do about it, printed on its own line.

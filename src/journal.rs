@@ -78,10 +78,6 @@ impl Journal {
         self.repaired
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends one record as a JSON line and flushes it to the operating system.
     pub fn append(&mut self, record: &Record) -> Result<()> {
         let mut line =

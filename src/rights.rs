@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 /// The individual rights `-AccessRights` accepts, plus the two free/busy levels that exist only
 /// on calendar folders (they have no individual-right name in the cmdlets).
-pub const INDIVIDUAL_RIGHTS: [&str; 11] = [
+pub(crate) const INDIVIDUAL_RIGHTS: [&str; 11] = [
     "ReadItems",
     "CreateItems",
     "EditOwnedItems",
@@ -79,7 +79,7 @@ impl Role {
     }
 
     /// The individual rights of the role, as the documentation's role table lists them.
-    pub fn documented_rights(self) -> &'static [&'static str] {
+    pub(crate) fn documented_rights(self) -> &'static [&'static str] {
         match self {
             Role::Owner => &[
                 "CreateItems",
@@ -155,7 +155,7 @@ impl Role {
         set
     }
 
-    pub fn from_name(name: &str) -> Option<Role> {
+    pub(crate) fn from_name(name: &str) -> Option<Role> {
         Role::ALL
             .into_iter()
             .find(|r| r.name().eq_ignore_ascii_case(name))

@@ -20,85 +20,85 @@ const EWS_URL: &str = "https://outlook.office365.com/EWS/Exchange.asmx";
 /// typo in a template fails at render time (strict mode).
 #[derive(Debug, Serialize)]
 pub struct ScriptContext {
-    pub calperm_version: &'static str,
-    pub script: &'static str,
-    pub monitor: String,
-    pub access_rights: &'static str,
-    pub locale: String,
+    pub(crate) calperm_version: &'static str,
+    pub(crate) script: &'static str,
+    pub(crate) monitor: String,
+    pub(crate) access_rights: &'static str,
+    pub(crate) locale: String,
     /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
-    pub connection: &'static str,
+    pub(crate) connection: &'static str,
     /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
-    pub cloud: bool,
-    pub user_principal_name: Option<String>,
-    pub app_id: Option<String>,
-    pub organization: Option<String>,
-    pub certificate_thumbprint: Option<String>,
-    pub certificate_path: Option<String>,
-    pub server: Option<String>,
-    pub recipient_types: Vec<String>,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
-    pub mailboxes_csv: Option<String>,
+    pub(crate) cloud: bool,
+    pub(crate) user_principal_name: Option<String>,
+    pub(crate) app_id: Option<String>,
+    pub(crate) organization: Option<String>,
+    pub(crate) certificate_thumbprint: Option<String>,
+    pub(crate) certificate_path: Option<String>,
+    pub(crate) server: Option<String>,
+    pub(crate) recipient_types: Vec<String>,
+    pub(crate) include: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+    pub(crate) mailboxes_csv: Option<String>,
     /// `--created-after`: the filter date, `yyyy-MM-ddTHH:mm:ss` UTC (delta.rs).
-    pub created_after: Option<String>,
+    pub(crate) created_after: Option<String>,
     /// schedule: the task's `--created-after` duration.
-    pub schedule_window: String,
+    pub(crate) schedule_window: String,
     /// `--since`: the mailboxes the earlier journal left unfinished, and that journal's file name.
-    pub retry: Vec<String>,
-    pub since: Option<String>,
+    pub(crate) retry: Vec<String>,
+    pub(crate) since: Option<String>,
     /// `--folders-from`: calendars to try first.
-    pub folder_cache: Vec<delta::CachedFolder>,
-    pub max_retries: u32,
-    pub retry_delay_ms: u32,
+    pub(crate) folder_cache: Vec<delta::CachedFolder>,
+    pub(crate) max_retries: u32,
+    pub(crate) retry_delay_ms: u32,
     /// How long in all the scripts retry a call on an object Entra ID has not replicated yet.
-    pub replication_timeout_seconds: u32,
+    pub(crate) replication_timeout_seconds: u32,
     /// Mailboxes a resumed grant skips.
-    pub resume_done: Vec<String>,
-    pub resume_journal: Option<String>,
+    pub(crate) resume_done: Vec<String>,
+    pub(crate) resume_journal: Option<String>,
     /// What `revoke --from-journal` restores.
-    pub revoke_from_journal: Option<String>,
-    pub revoke_entries: Vec<journal_check::Undo>,
+    pub(crate) revoke_from_journal: Option<String>,
+    pub(crate) revoke_entries: Vec<journal_check::Undo>,
     /// The run a `--resume` or `--from-journal` journal records; the script checks the monitor
     /// and tenant it resolves against it.
-    pub journal_run: Option<JournalRun>,
-    pub roles: Vec<RoleRow>,
+    pub(crate) journal_run: Option<JournalRun>,
+    pub(crate) roles: Vec<RoleRow>,
     /// The roles' names, for `ValidateSet`.
-    pub role_names: Vec<&'static str>,
+    pub(crate) role_names: Vec<&'static str>,
     /// The individual rights `-AccessRights` accepts (rights.rs).
-    pub individual_rights: &'static [&'static str],
-    pub calendar_names: Vec<CalendarName>,
-    pub app_name: String,
-    pub secret_name: String,
-    pub secret_months: u32,
+    pub(crate) individual_rights: &'static [&'static str],
+    pub(crate) calendar_names: Vec<CalendarName>,
+    pub(crate) app_name: String,
+    pub(crate) secret_name: String,
+    pub(crate) secret_months: u32,
     /// The options' ranges, for the scripts' `ValidateRange` attributes.
-    pub limits: &'static Limits,
-    pub secret_file: Option<String>,
+    pub(crate) limits: &'static Limits,
+    pub(crate) secret_file: Option<String>,
     /// `--show-secret`: the script's ShowSecret default is 'yes' instead of 'auto'.
-    pub show_secret: bool,
-    pub app_certificate_path: Option<String>,
-    pub connector_app_id: Option<String>,
-    pub restrict_to_group: Option<String>,
-    pub graph_app_id: &'static str,
-    pub calendars_read_role_id: &'static str,
-    pub ews_url: &'static str,
+    pub(crate) show_secret: bool,
+    pub(crate) app_certificate_path: Option<String>,
+    pub(crate) connector_app_id: Option<String>,
+    pub(crate) restrict_to_group: Option<String>,
+    pub(crate) graph_app_id: &'static str,
+    pub(crate) calendars_read_role_id: &'static str,
+    pub(crate) ews_url: &'static str,
 }
 
 #[derive(Debug, Serialize)]
-pub struct RoleRow {
-    pub name: &'static str,
-    pub rights: Vec<&'static str>,
+pub(crate) struct RoleRow {
+    pub(crate) name: &'static str,
+    pub(crate) rights: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct CalendarName {
-    pub code: String,
-    pub name: String,
+pub(crate) struct CalendarName {
+    pub(crate) code: String,
+    pub(crate) name: String,
 }
 
 /// A part's template data in a workflow of several scripts: the command's context and the
 /// part's own switches.
 #[derive(Serialize)]
-pub struct PartContext<'a> {
+pub(crate) struct PartContext<'a> {
     #[serde(flatten)]
     context: &'a ScriptContext,
     /// The app's Exchange side also checks EWS readiness (setup).
@@ -107,7 +107,7 @@ pub struct PartContext<'a> {
 
 impl ScriptContext {
     /// The data of `part` of a workflow.
-    pub fn for_part(&self, part: PartScript) -> PartContext<'_> {
+    pub(crate) fn for_part(&self, part: PartScript) -> PartContext<'_> {
         PartContext {
             context: self,
             part_ews_readiness: part.ews_readiness(),

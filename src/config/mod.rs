@@ -15,12 +15,12 @@ use crate::limits;
 use crate::script::{Script, Target};
 use anyhow::Result;
 use context::Checked;
-pub use context::{PartContext, ScriptContext};
-pub use plan::{Carry, Input, PartScript, Plan, PlannedPart, plan};
+pub use context::ScriptContext;
+pub(crate) use plan::{Carry, Input, PartScript, Plan, plan};
 use std::path::Path;
 
 /// The typed facts of the command that the runner needs (the context is for templates).
-pub fn target(script: Script, o: &ScriptOptions) -> Target {
+pub(crate) fn target(script: Script, o: &ScriptOptions) -> Target {
     Target {
         script,
         connection: o.connection,

@@ -11,7 +11,11 @@ use crate::script::{Script, Target};
 /// A value one part reports (an `output` record) and a later part takes as its parameter of the
 /// same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Carry {
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants are the scripts' parameter names"
+)]
+pub(crate) enum Carry {
     /// The app's application (client) ID.
     ClientId,
     /// The object ID of the app's service principal (enterprise application).
@@ -22,7 +26,7 @@ pub enum Carry {
 
 impl Carry {
     /// The script parameter, and the `output` record's name.
-    pub fn param(self) -> &'static str {
+    pub(crate) fn param(self) -> &'static str {
         match self {
             Carry::ClientId => "ClientId",
             Carry::ServicePrincipalId => "ServicePrincipalId",
@@ -33,15 +37,15 @@ impl Carry {
 
 /// A parameter of a part that comes from an earlier part's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Input {
-    pub value: Carry,
+pub(crate) struct Input {
+    pub(crate) value: Carry,
     /// Index of the part that reports it (also in `depends_on`).
-    pub from: usize,
+    pub(crate) from: usize,
 }
 
 /// The script of one part: which template renders it and what it signs in to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartScript {
+pub(crate) enum PartScript {
     /// A command that is one script: the command's own template.
     Whole(Script),
     /// setup's Exchange part: the execution policy and the monitor's rights on every calendar.
@@ -58,7 +62,7 @@ pub enum PartScript {
 
 impl PartScript {
     /// The template, and the part's name in records and file names.
-    pub fn template(self) -> &'static str {
+    pub(crate) fn template(self) -> &'static str {
         match self {
             PartScript::Whole(script) => script.name(),
             PartScript::SetupExchange => "setup",
@@ -69,7 +73,7 @@ impl PartScript {
 
     /// Whether the part signs in to Exchange. A whole script is never app-registration
     /// --restrict-to-group (that is a workflow), so it needs no `restricted` here.
-    pub fn needs_exchange(self) -> bool {
+    pub(crate) fn needs_exchange(self) -> bool {
         match self {
             PartScript::Whole(script) => script.needs_exchange(false),
             PartScript::SetupExchange | PartScript::AppExchange { .. } => true,
@@ -78,7 +82,7 @@ impl PartScript {
     }
 
     /// Whether the part signs in to Microsoft Graph.
-    pub fn needs_graph(self) -> bool {
+    pub(crate) fn needs_graph(self) -> bool {
         match self {
             PartScript::Whole(script) => script.needs_graph(),
             PartScript::AppRegistration => true,
@@ -87,7 +91,7 @@ impl PartScript {
     }
 
     /// The app's Exchange side also checks EWS readiness (a template switch).
-    pub fn ews_readiness(self) -> bool {
+    pub(crate) fn ews_readiness(self) -> bool {
         matches!(
             self,
             PartScript::AppExchange {
@@ -98,7 +102,7 @@ impl PartScript {
     }
 
     /// What it does, for the render header of a workflow.
-    pub fn does(self) -> &'static str {
+    pub(crate) fn does(self) -> &'static str {
         match self {
             PartScript::Whole(_) => "",
             PartScript::SetupExchange => "execution policy; the monitor's rights on every calendar",
@@ -121,13 +125,13 @@ impl PartScript {
 
 /// One part of the plan, before rendering.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedPart {
-    pub script: PartScript,
+pub(crate) struct PlannedPart {
+    pub(crate) script: PartScript,
     /// Parts (indexes) that must have completed before this one runs.
-    pub depends_on: Vec<usize>,
-    pub inputs: Vec<Input>,
+    pub(crate) depends_on: Vec<usize>,
+    pub(crate) inputs: Vec<Input>,
     /// What it reports for later parts.
-    pub outputs: Vec<Carry>,
+    pub(crate) outputs: Vec<Carry>,
 }
 
 impl PlannedPart {
@@ -143,15 +147,15 @@ impl PlannedPart {
 
 /// The parts of one `calperm render`/`run` command, in run order. Most commands are one part.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    pub script: Script,
-    pub parts: Vec<PlannedPart>,
+pub(crate) struct Plan {
+    pub(crate) script: Script,
+    pub(crate) parts: Vec<PlannedPart>,
 }
 
 const APP_OUTPUTS: [Carry; 3] = [Carry::ClientId, Carry::ServicePrincipalId, Carry::TenantId];
 
 /// The plan of `target`'s command.
-pub fn plan(target: &Target) -> Plan {
+pub(crate) fn plan(target: &Target) -> Plan {
     let restricted = target.restricted;
     let app_exchange = |from: usize, ews_readiness: bool| {
         let mut inputs = vec![Input {

@@ -121,7 +121,7 @@ pub fn registry(override_dir: Option<&Path>) -> Result<Handlebars<'static>> {
 }
 
 /// `calperm templates export DIR`: the built-in templates as files to edit; existing files are kept.
-pub fn export(dir: &Path) -> Result<()> {
+pub(crate) fn export(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut skipped = Vec::new();
     for (name, source) in TEMPLATES {

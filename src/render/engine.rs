@@ -8,7 +8,7 @@ use handlebars::Handlebars;
 use serde::Serialize;
 
 /// The UTF-8 byte-order mark: Windows PowerShell 5.1 reads a BOM-less script as ANSI.
-pub const BOM: &str = "\u{FEFF}";
+pub(crate) const BOM: &str = "\u{FEFF}";
 
 /// A registry without templates: strict mode, PowerShell quoting as the escape, typed helpers.
 pub(super) fn engine() -> Handlebars<'static> {
@@ -20,7 +20,7 @@ pub(super) fn engine() -> Handlebars<'static> {
 }
 
 /// Renders template `name` with `data`; the result starts with the UTF-8 BOM.
-pub fn render<T: Serialize>(hb: &Handlebars<'_>, name: &str, data: &T) -> Result<String> {
+pub(crate) fn render<T: Serialize>(hb: &Handlebars<'_>, name: &str, data: &T) -> Result<String> {
     let body = hb
         .render(name, data)
         .map_err(|e| anyhow::anyhow!("{e}"))

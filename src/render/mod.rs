@@ -10,5 +10,6 @@ mod catalogue;
 mod engine;
 mod helpers;
 
-pub use catalogue::{export, registry};
-pub use engine::{BOM, render};
+pub(crate) use catalogue::export;
+pub use catalogue::registry;
+pub(crate) use engine::{BOM, render};

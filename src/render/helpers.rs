@@ -3,90 +3,117 @@
 
 use crate::powershell;
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
-    RenderErrorReason,
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
 };
 use serde_json::Value;
 
 /// Registers every helper on `hb`.
 pub(super) fn register(hb: &mut Handlebars<'static>) {
-    hb.register_helper("int", Box::new(int_helper));
-    hb.register_helper("bool", Box::new(bool_helper));
-    hb.register_helper("array", Box::new(array_helper));
-    hb.register_helper("list", Box::new(list_helper));
+    for helper in [
+        Typed {
+            name: "int",
+            write: int,
+        },
+        Typed {
+            name: "bool",
+            write: bool,
+        },
+        Typed {
+            name: "array",
+            write: array,
+        },
+        Typed {
+            name: "list",
+            write: list,
+        },
+    ] {
+        hb.register_helper(helper.name, Box::new(helper));
+    }
 }
 
-fn param<'a>(h: &'a Helper<'_>, name: &'static str) -> Result<&'a Value, RenderError> {
-    h.param(0)
-        .map(|p| p.value())
-        .ok_or_else(|| RenderErrorReason::ParamNotFoundForIndex(name, 0).into())
+/// A helper of one parameter: `write` turns its value into PowerShell, or says what is wrong
+/// with it (the message is prefixed with the helper's name).
+struct Typed {
+    name: &'static str,
+    write: fn(&Value) -> Result<String, String>,
+}
+
+impl HelperDef for Typed {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let value = h
+            .param(0)
+            .map(|p| p.value())
+            .ok_or(RenderErrorReason::ParamNotFoundForIndex(self.name, 0))?;
+        let text = (self.write)(value)
+            .map_err(|why| RenderErrorReason::Other(format!("{}: {why}", self.name)))?;
+        Ok(out.write(&text)?)
+    }
 }
 
 /// `{{int x}}`: an integer literal.
-fn int_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    match param(h, "int")? {
-        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(out.write(&n.to_string())?),
-        other => Err(RenderErrorReason::Other(format!("int: {other} is not an integer")).into()),
+fn int(value: &Value) -> Result<String, String> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => Err(format!("{other} is not an integer")),
     }
 }
 
 /// `{{bool x}}`: `$true` or `$false`.
-fn bool_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    match param(h, "bool")? {
-        Value::Bool(b) => Ok(out.write(powershell::boolean(*b))?),
-        other => Err(RenderErrorReason::Other(format!("bool: {other} is not a boolean")).into()),
+fn bool(value: &Value) -> Result<String, String> {
+    match value {
+        Value::Bool(b) => Ok(powershell::boolean(*b).to_string()),
+        other => Err(format!("{other} is not a boolean")),
     }
 }
 
 /// `{{array xs}}`: `@('a', 'b')` from a list of strings.
-fn array_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    Ok(out.write(&powershell::array(&strings(h, "array")?))?)
+fn array(value: &Value) -> Result<String, String> {
+    Ok(powershell::array(&strings(value)?))
 }
 
 /// `{{list xs}}`: `'a', 'b'` from a list of strings, for attributes such as `ValidateSet`.
-fn list_helper(
-    h: &Helper<'_>,
-    _: &Handlebars<'_>,
-    _: &Context,
-    _: &mut RenderContext<'_, '_>,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let items: Vec<String> = strings(h, "list")?
+fn list(value: &Value) -> Result<String, String> {
+    let items: Vec<String> = strings(value)?
         .iter()
         .map(|s| powershell::quote(s))
         .collect();
-    Ok(out.write(&items.join(", "))?)
+    Ok(items.join(", "))
 }
 
-/// The helper's one parameter as a list of strings.
-fn strings<'a>(h: &'a Helper<'_>, name: &'static str) -> Result<Vec<&'a str>, RenderError> {
-    match param(h, name)? {
+/// A parameter that must be a list of strings.
+fn strings(value: &Value) -> Result<Vec<&str>, String> {
+    match value {
         Value::Array(items) => items
             .iter()
-            .map(|v| {
-                v.as_str().ok_or_else(|| {
-                    RenderErrorReason::Other(format!("{name}: {v} is not a string")).into()
-                })
-            })
+            .map(|v| v.as_str().ok_or_else(|| format!("{v} is not a string")))
             .collect(),
-        other => Err(RenderErrorReason::Other(format!("{name}: {other} is not a list")).into()),
+        other => Err(format!("{other} is not a list")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_refused_value_is_named_with_its_helper() {
+        let hb = super::super::engine::engine();
+        let refused = |template: &str, data| hb.render_template(template, &data).unwrap_err();
+        let err = refused("{{list a}}", json!({"a": ["x", 1]}));
+        assert!(err.to_string().contains("list: 1 is not a string"), "{err}");
+        let err = refused("{{int n}}", json!({"n": 1.5}));
+        assert!(
+            err.to_string().contains("int: 1.5 is not an integer"),
+            "{err}"
+        );
+        let err = refused("{{array}}", json!({}));
+        assert!(err.to_string().contains("array"), "{err}");
     }
 }

@@ -6,7 +6,8 @@
 //! is a list of parts, each a complete script with its own `param()` block, run one after another
 //! in new pwsh processes. A part that needs values of an earlier one (the app's client ID, its
 //! service principal's object ID) gets them as parameters, taken from the `output` records the
-//! earlier part reported — IDs, never a secret.
+//! earlier part reported — IDs, never a secret. Which parts a command has is config's typed
+//! plan (config/plan.rs); a `Workflow` is that plan with each part's rendered text.
 //!
 //! One run keeps one journal and one report: the parts' records in order, and after each part a
 //! `part` record written by calperm (how it ended, the values it reported). `--resume` takes a

@@ -6,6 +6,7 @@ use crate::delta;
 use crate::error::Failure;
 use crate::journal_check::{self, JournalRun};
 use crate::limits::{self, Limits};
+use crate::records::{MailboxKind, Outcome};
 use crate::script::{Connection, Script, Target};
 use crate::{locale, rights::Role};
 use anyhow::Result;
@@ -34,10 +35,9 @@ pub struct ScriptContext {
     pub monitor: String,
     pub access_rights: &'static str,
     pub locale: String,
-    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
+    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with
+    /// `(eq connection "…")`, and Exchange Online against Exchange Server with `(cloud connection)`.
     pub connection: &'static str,
-    /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
-    pub cloud: bool,
     pub user_principal_name: Option<String>,
     pub app_id: Option<String>,
     pub organization: Option<String>,
@@ -90,6 +90,11 @@ pub struct ScriptContext {
     pub graph_app_id: &'static str,
     pub calendars_read_role_id: &'static str,
     pub ews_url: &'static str,
+    /// The mailbox outcomes that make a run exit 1 (records.rs `Outcome::is_failure`).
+    pub failure_outcomes: Vec<&'static str>,
+    /// The kinds a failed mailbox is reported with (records.rs `MailboxKind::FAILURES`).
+    pub failure_kinds: Vec<&'static str>,
+    pub csv_identity_columns: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]
@@ -279,7 +284,6 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         access_rights: o.access_rights.name(),
         locale,
         connection: o.connection.name(),
-        cloud: o.connection.is_cloud(),
         user_principal_name: o.user_principal_name.clone(),
         app_id: o.app_id.clone(),
         organization: o.organization.clone(),
@@ -339,6 +343,12 @@ pub fn build(script: Script, o: &ScriptOptions) -> Result<ScriptContext> {
         graph_app_id: GRAPH_APP_ID,
         calendars_read_role_id: CALENDARS_READ_ROLE_ID,
         ews_url: EWS_URL,
+        failure_outcomes: Outcome::failure_names(),
+        failure_kinds: MailboxKind::FAILURES
+            .iter()
+            .filter_map(MailboxKind::known_name)
+            .collect(),
+        csv_identity_columns: &CSV_IDENTITY_COLUMNS,
     })
 }
 

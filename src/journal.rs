@@ -7,7 +7,7 @@
 //! mid-write) is the last line of the file, and a resumed run removes it before appending.
 
 use crate::error::Failure;
-use crate::records::{Intent, Mailbox, Outcome, Record};
+use crate::records::{Intent, Mailbox, MailboxKind, Outcome, Record};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -300,11 +300,6 @@ pub fn done_mailboxes(records: &[Record]) -> BTreeSet<String> {
         .collect()
 }
 
-/// `kind` of a change that a grant journal shows only by its intent: the run stopped after
-/// calperm had acknowledged it and before the mailbox's record arrived, so the change may or
-/// may not have been made. `revoke --from-journal` decides from the live state.
-pub const UNCONFIRMED: &str = "unconfirmed";
-
 /// The changes a grant journal recorded, the first one per mailbox (its `previous` is the state
 /// before any grant): what `revoke --from-journal` undoes. An intent that no mailbox record of
 /// the same run answered counts as a change with kind `unconfirmed`.
@@ -359,7 +354,7 @@ fn unconfirmed_change(intent: Intent) -> Option<Mailbox> {
         folder_identity: Some(intent.folder_identity),
         previous: intent.previous,
         rights: intent.rights,
-        kind: Some(UNCONFIRMED.into()),
+        kind: Some(MailboxKind::Unconfirmed),
         message: Some("the run stopped while this change was being made".into()),
         retries: 0,
         calls: 0,
@@ -456,16 +451,16 @@ mod tests {
             intent("c@x", "add", Some(&[])),
         ];
         let changes = grant_changes(&records);
-        let kinds: Vec<(&str, Outcome, Option<&str>)> = changes
+        let kinds: Vec<(&str, Outcome, Option<&MailboxKind>)> = changes
             .iter()
-            .map(|m| (m.mailbox.as_str(), m.outcome, m.kind.as_deref()))
+            .map(|m| (m.mailbox.as_str(), m.outcome, m.kind.as_ref()))
             .collect();
         assert_eq!(
             kinds,
             [
                 ("a@x", Outcome::Added, None),
-                ("b@x", Outcome::Updated, Some(UNCONFIRMED)),
-                ("c@x", Outcome::Added, Some(UNCONFIRMED)),
+                ("b@x", Outcome::Updated, Some(&MailboxKind::Unconfirmed)),
+                ("c@x", Outcome::Added, Some(&MailboxKind::Unconfirmed)),
             ]
         );
         assert_eq!(

@@ -7,6 +7,7 @@
 //! the one raw escape hatch; built-in templates use it only for values calperm itself produced.
 
 use crate::powershell;
+use crate::script::Connection;
 use anyhow::{Context as _, Result, bail};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderError,
@@ -138,8 +139,19 @@ fn engine() -> Handlebars<'static> {
     hb.register_helper("bool", Box::new(bool_helper));
     hb.register_helper("array", Box::new(array_helper));
     hb.register_helper("list", Box::new(list_helper));
+    hb.register_helper("or_empty", Box::new(or_empty_helper));
+    hb.register_helper("either", Box::new(either_helper));
+    hb.register_helper("cloud", Box::new(cloud));
     hb
 }
+
+// `(cloud connection)`: whether the connection is to Exchange Online (Get-EXO* cmdlets) rather
+// than Exchange Server; script.rs `Connection::is_cloud` decides.
+handlebars::handlebars_helper!(cloud: |connection: str| {
+    <Connection as clap::ValueEnum>::from_str(connection, false)
+        .map_err(|_| RenderErrorReason::Other(format!("cloud: {connection} is not a connection")))?
+        .is_cloud()
+});
 
 /// Renders template `name` with `data`; the result starts with the UTF-8 BOM.
 pub fn render<T: Serialize>(hb: &Handlebars<'_>, name: &str, data: &T) -> Result<String> {
@@ -216,6 +228,39 @@ fn list_helper(
     Ok(out.write(&items.join(", "))?)
 }
 
+/// `{{or_empty x}}`: a string literal, or `''` when `x` is null (an option not given).
+fn or_empty_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    match param(h, "or_empty")? {
+        Value::Null => Ok(out.write("''")?),
+        Value::String(s) => Ok(out.write(&powershell::quote(s))?),
+        other => Err(RenderErrorReason::Other(format!("or_empty: {other} is not a string")).into()),
+    }
+}
+
+/// `{{either xs}}`: `a, b or c`, for help text and messages (inside a comment or a quoted
+/// string: single quotes are doubled, nothing is quoted). For calperm's own lists only.
+fn either_helper(
+    h: &Helper<'_>,
+    _: &Handlebars<'_>,
+    _: &Context,
+    _: &mut RenderContext<'_, '_>,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let items = strings(h, "either")?;
+    let text = match items.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Ok(out.write(&powershell::escape_single_quoted_content(&text))?)
+}
+
 /// The helper's one parameter as a list of strings.
 fn strings<'a>(h: &'a Helper<'_>, name: &'static str) -> Result<Vec<&'a str>, RenderError> {
     match param(h, name)? {
@@ -244,13 +289,13 @@ mod tests {
     fn values_are_quoted_and_helpers_are_typed() {
         let out = hb()
             .render_template(
-                "$m = {{m}}; $n = {{int n}}; $b = {{bool b}}; $a = {{array a}}; [ValidateSet({{list a}})]",
-                &json!({"m": "O'Brien $(x)", "n": 6, "b": true, "a": ["x", "y’z"]}),
+                "$m = {{m}}; $n = {{int n}}; $b = {{bool b}}; $a = {{array a}}; [ValidateSet({{list a}})]; $o = {{or_empty m}}, {{or_empty none}}; '{{either a}}; {{either c}}'",
+                &json!({"m": "O'Brien $(x)", "n": 6, "b": true, "a": ["x", "y’z"], "c": ["a", "b", "c"], "none": null}),
             )
             .unwrap();
         assert_eq!(
             out,
-            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z'); [ValidateSet('x', 'y’’z')]"
+            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z'); [ValidateSet('x', 'y’’z')]; $o = 'O''Brien $(x)', ''; 'x or y’’z; a, b or c'"
         );
     }
 
@@ -274,6 +319,25 @@ mod tests {
             hb().render_template("{{array a}}", &json!({"a": [1]}))
                 .is_err()
         );
+        assert!(
+            hb().render_template("{{or_empty x}}", &json!({"x": 1}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn cloud_is_decided_by_the_connection() {
+        let render = |connection: &str| {
+            hb().render_template(
+                "{{#if (cloud c)}}EXO{{else}}Server{{/if}}",
+                &json!({ "c": connection }),
+            )
+        };
+        assert_eq!(render("exo").unwrap(), "EXO");
+        assert_eq!(render("managed-identity").unwrap(), "EXO");
+        assert_eq!(render("onprem").unwrap(), "Server");
+        assert_eq!(render("legacy-basic").unwrap(), "Server");
+        assert!(render("exchange").is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub mod workers;
 
 use crate::error::Failure;
 use crate::journal::{self, Journal};
-use crate::records::Record;
+use crate::records::{FatalKind, Record};
 use crate::script::Target;
 use anyhow::{Context, Result};
 use interrupt::Interrupt;
@@ -397,7 +397,7 @@ pub(crate) fn conclude(
         }
         Verdict::Configuration(message) => Err(Failure::usage(
             message,
-            if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") { JOURNAL_MISMATCH_HINT } else { "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed" },
+            if tally.fatal().is_some_and(|f| f.kind == FatalKind::JournalMismatch) { JOURNAL_MISMATCH_HINT } else { "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed" },
         )
         .into()),
         Verdict::Abnormal(reason) if not_written > 0 => {

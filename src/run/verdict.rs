@@ -48,15 +48,6 @@ pub(crate) enum Verdict {
     Abnormal(String),
 }
 
-/// Fatal kinds that mean an option is wrong: a configuration error, nothing changed. A
-/// `journal-mismatch`: the --resume / --from-journal journal is of another monitor or tenant.
-const CONFIGURATION_FATALS: [&str; 4] = [
-    "monitor-not-found",
-    "monitor-ambiguous",
-    "monitor-invalid",
-    "journal-mismatch",
-];
-
 /// Decides the outcome. `trouble` names a problem on calperm's side (reading pwsh's output,
 /// writing the journal) that makes the run's record incomplete.
 pub(crate) fn decide(
@@ -94,7 +85,7 @@ pub(crate) fn decide(
     }
 
     if let Some(fatal) = tally.fatal()
-        && CONFIGURATION_FATALS.contains(&fatal.kind.as_str())
+        && fatal.kind.is_configuration()
     {
         return Verdict::Configuration(fatal.message.clone());
     }
@@ -179,7 +170,7 @@ fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{End, Fatal, Mailbox, Outcome, Record, Start, Step};
+    use crate::records::{End, Fatal, FatalKind, Mailbox, Outcome, Record, Start, Step};
 
     fn start() -> Record {
         Record::Start(Start {
@@ -217,7 +208,7 @@ mod tests {
     }
     fn fatal(kind: &str) -> Record {
         Record::Fatal(Fatal {
-            kind: kind.into(),
+            kind: FatalKind::from_name(kind),
             message: format!("{kind} happened"),
         })
     }

@@ -11,7 +11,7 @@ mod table;
 
 use super::tally::Tally;
 use crate::error::Failure;
-use crate::records::{Mailbox, Record};
+use crate::records::{Mailbox, MailboxKind, Record};
 use anyhow::Result;
 use clap::ValueEnum;
 use std::fs::File;
@@ -254,7 +254,7 @@ fn csv_fields(m: &Mailbox) -> [String; 12] {
         text(&m.folder_identity),
         list(&m.previous),
         list(&m.rights),
-        text(&m.kind),
+        neutralise(m.kind.as_ref().map(MailboxKind::as_str).unwrap_or_default().to_string()),
         text(&m.message),
         m.retries.to_string(),
         m.calls.to_string(),

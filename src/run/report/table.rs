@@ -8,7 +8,7 @@
 use super::super::tally::Tally;
 use super::Footer;
 use super::summary::{one_line, printable, truncate, width};
-use crate::records::{Mailbox, Outcome};
+use crate::records::{Mailbox, MailboxKind, Outcome};
 
 pub(crate) const FULL_LIMIT: u64 = 500;
 
@@ -60,7 +60,7 @@ fn is_notable(m: &Mailbox) -> bool {
     m.outcome.is_failure()
         || m.outcome == Outcome::NoCalendar
         || (m.outcome == Outcome::Skipped
-            && !matches!(m.kind.as_deref(), Some("resumed" | "monitor" | "excluded")))
+            && !m.kind.as_ref().is_some_and(MailboxKind::is_expected_skip))
 }
 
 /// Widest cell per column, in terminal columns; a longer one is cut with `…` (the JSON and CSV
@@ -98,7 +98,7 @@ fn change(m: &Mailbox) -> String {
 }
 
 fn detail(m: &Mailbox) -> String {
-    match (m.kind.as_deref(), m.message.as_deref()) {
+    match (m.kind.as_ref().map(MailboxKind::as_str), m.message.as_deref()) {
         (Some(kind), Some(message)) => format!("{kind}: {}", one_line(message)),
         (Some(kind), None) => kind.to_string(),
         (None, Some(message)) => one_line(message),
@@ -188,7 +188,7 @@ mod tests {
         let mut rows = Rows::default();
         let mut tally = Tally::default();
         let mut failed = mailbox("b@x", Outcome::Failed);
-        failed.kind = Some("access-denied".into());
+        failed.kind = Some(MailboxKind::AccessDenied);
         failed.message = Some("Access is denied.\nReally.".into());
         failed.rights = None;
         for m in [mailbox("a@x", Outcome::Added), failed] {

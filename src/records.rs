@@ -298,7 +298,8 @@ pub struct Intent {
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub step: String,
-    /// ok, changed, unchanged, not-applicable, would-change, skipped, failed.
+    /// As the scripts name it (templates/_records.ps1.hbs lists them): calperm tells only
+    /// `failed` apart and shows the rest as written.
     pub outcome: String,
     #[serde(default)]
     pub message: Option<String>,
@@ -308,7 +309,8 @@ pub struct Step {
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     pub item: String,
-    /// created, unchanged, updated, would-create, skipped, failed.
+    /// As the scripts name it (templates/_records.ps1.hbs lists them): calperm tells only
+    /// `failed` apart and shows the rest as written.
     pub outcome: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -418,5 +420,71 @@ mod tests {
         assert_eq!(m.outcome, Outcome::KeptHigher);
         assert_eq!(m.previous.as_deref(), Some(&["Editor".to_string()][..]));
         assert_eq!(m.calls, 2);
+    }
+}
+
+#[cfg(test)]
+mod vocabulary {
+    use super::*;
+    use regex::Regex;
+    use std::collections::BTreeSet;
+
+    /// The kinds the built-in templates write literally, by the pattern that writes them.
+    fn written(patterns: &[&str]) -> BTreeSet<String> {
+        let patterns: Vec<Regex> = patterns.iter().map(|p| Regex::new(p).unwrap()).collect();
+        crate::render::TEMPLATES
+            .iter()
+            .flat_map(|(_, source)| {
+                patterns
+                    .iter()
+                    .flat_map(|p| p.captures_iter(source).map(|c| c[1].to_string()))
+            })
+            .collect()
+    }
+
+    /// A kind a script reports that calperm does not list would still parse (as `Unknown`), but
+    /// the report and the exit code would not know what it means: add it to the enum.
+    #[test]
+    fn every_mailbox_kind_the_scripts_write_is_known() {
+        let kinds = written(&[r"(?i)\$record\.kind = '([^']+)'"]);
+        assert!(kinds.contains("resumed") && kinds.contains("refused"), "{kinds:?}");
+        for kind in &kinds {
+            assert!(MailboxKind::from_name(kind).is_known(), "{kind} is not a MailboxKind");
+        }
+    }
+
+    #[test]
+    fn every_fatal_kind_the_scripts_write_is_known_and_every_one_is_written() {
+        let kinds = written(&[
+            r"-Kind '([^']+)'",
+            r"type = 'fatal'; kind = '([^']+)'",
+            r"@\{ Kind = '([^']+)'; Message",
+        ]);
+        for kind in &kinds {
+            assert!(FatalKind::from_name(kind).is_known(), "{kind} is not a FatalKind");
+        }
+        let listed: BTreeSet<String> = FatalKind::NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(kinds, listed, "FatalKind lists a kind no script writes");
+    }
+
+    #[test]
+    fn an_unknown_kind_parses_and_is_written_back_as_it_was() {
+        let line = r#"{"type":"mailbox","mailbox":"a@x","outcome":"failed","kind":"quota-exceeded"}"#;
+        let Record::Mailbox(m) = serde_json::from_str(line).unwrap() else {
+            panic!("mailbox expected")
+        };
+        assert_eq!(m.kind, Some(MailboxKind::Unknown("quota-exceeded".into())));
+        assert!(serde_json::to_string(&m).unwrap().contains(r#""kind":"quota-exceeded""#));
+        let fatal: Record =
+            serde_json::from_str(r#"{"type":"fatal","kind":"journal-mismatch","message":"m"}"#)
+                .unwrap();
+        assert!(matches!(fatal, Record::Fatal(Fatal { kind, .. }) if kind.is_configuration()));
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_refused() {
+        let err = serde_json::from_str::<Outcome>(r#""half-done""#).unwrap_err();
+        assert!(err.to_string().contains("half-done"), "{err}");
+        assert_eq!(serde_json::from_str::<Outcome>(r#""kept-higher""#).unwrap(), Outcome::KeptHigher);
     }
 }

@@ -31,20 +31,20 @@ pub enum ReportFormat {
     Csv,
 }
 
-/// CSV columns, named as in the JSON records.
-const CSV_HEADER: [&str; 12] = [
-    "mailbox",
-    "outcome",
-    "displayName",
-    "recipientType",
-    "folder",
-    "folderIdentity",
-    "previous",
-    "rights",
-    "kind",
-    "message",
-    "retries",
-    "calls",
+/// The CSV report's columns: each one's name (as in the JSON records) and its cell.
+const CSV_COLUMNS: [(&str, fn(&Mailbox) -> String); 12] = [
+    ("mailbox", |m| neutralise(m.mailbox.clone())),
+    ("outcome", |m| m.outcome.as_str().to_string()),
+    ("displayName", |m| csv_text(m.display_name.as_deref())),
+    ("recipientType", |m| csv_text(m.recipient_type.as_deref())),
+    ("folder", |m| csv_text(m.folder.as_deref())),
+    ("folderIdentity", |m| csv_text(m.folder_identity.as_deref())),
+    ("previous", |m| csv_list(&m.previous)),
+    ("rights", |m| csv_list(&m.rights)),
+    ("kind", |m| csv_text(m.kind.as_ref().map(MailboxKind::as_str))),
+    ("message", |m| csv_text(m.message.as_deref())),
+    ("retries", |m| m.retries.to_string()),
+    ("calls", |m| m.calls.to_string()),
 ];
 
 pub(crate) struct Report {
@@ -120,7 +120,7 @@ impl Report {
             scratch: Vec::new(),
         };
         if format == ReportFormat::Csv {
-            report.csv_row(&CSV_HEADER.map(String::from));
+            report.csv_row(&CSV_COLUMNS.map(|(name, _)| name.to_string()));
         }
         Ok(report)
     }
@@ -137,7 +137,7 @@ impl Report {
             }
             ReportFormat::Csv => {
                 if let Record::Mailbox(m) = record {
-                    self.csv_row(&csv_fields(m));
+                    self.csv_row(&CSV_COLUMNS.map(|(_, cell)| cell(m)));
                 }
             }
             ReportFormat::Table => {
@@ -241,22 +241,10 @@ fn create_report_file(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-fn csv_fields(m: &Mailbox) -> [String; 12] {
-    let text = |v: &Option<String>| neutralise(v.clone().unwrap_or_default());
-    let list =
-        |v: &Option<Vec<String>>| neutralise(v.as_ref().map(|l| l.join(";")).unwrap_or_default());
-    [
-        neutralise(m.mailbox.clone()),
-        m.outcome.as_str().to_string(),
-        text(&m.display_name),
-        text(&m.recipient_type),
-        text(&m.folder),
-        text(&m.folder_identity),
-        list(&m.previous),
-        list(&m.rights),
-        neutralise(m.kind.as_ref().map(MailboxKind::as_str).unwrap_or_default().to_string()),
-        text(&m.message),
-        m.retries.to_string(),
-        m.calls.to_string(),
-    ]
+fn csv_text(v: Option<&str>) -> String {
+    neutralise(v.unwrap_or_default().to_string())
+}
+
+fn csv_list(v: &Option<Vec<String>>) -> String {
+    neutralise(v.as_ref().map(|l| l.join(";")).unwrap_or_default())
 }

@@ -10,7 +10,7 @@
       missing      the monitor has no entry
       skipped      the monitor's own mailbox or an excluded one
       no-calendar  the mailbox has no default calendar
-      failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
+      failed       with a kind (not-found, access-denied, throttled or other) and Exchange's message
     Exits with 1 when any mailbox is below, missing or failed.
 .PARAMETER Monitor
     The account that gets the rights (UPN or SMTP address recommended).

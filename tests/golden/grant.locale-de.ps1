@@ -12,7 +12,7 @@
       kept-higher  the monitor already had more (e.g. Editor for Reviewer); left alone
       skipped      the monitor's own mailbox, an excluded one, or done in a resumed run
       no-calendar  the mailbox has no default calendar
-      failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
+      failed       with a kind (not-found, access-denied, throttled or other) and Exchange's message
     With -WhatIf nothing is changed and the outcomes are would-add / would-update.
     Safe to run again: it never lowers a right and never fails because an entry exists.
 .PARAMETER Monitor

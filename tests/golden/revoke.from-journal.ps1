@@ -11,7 +11,7 @@
       restored     the rights from before the grant (or the revoke) were set again
       absent       the monitor has no entry any more
       skipped      the entry changed since the grant; left as it is
-      failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
+      failed       with a kind (not-found, access-denied, throttled or other) and Exchange's message
     With -WhatIf nothing is changed and the outcomes are would-remove / would-restore.
 .PARAMETER Monitor
     The account whose calendar rights are removed.

@@ -8,7 +8,7 @@
       absent       the monitor had no entry
       skipped      the monitor's own mailbox or an excluded one
       no-calendar  the mailbox has no default calendar
-      failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
+      failed       with a kind (not-found, access-denied, throttled or other) and Exchange's message
     To undo one grant exactly, or this revoke, render this script with
     `calperm render revoke --from-journal FILE`.
     With -WhatIf nothing is changed and the outcomes are would-remove / would-restore.

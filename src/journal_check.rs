@@ -447,8 +447,7 @@ fn grant_undo(path: &Path, identity: &RunIdentity, records: &[Record]) -> Result
             },
             granted,
             previous,
-            uncertain: first.kind == Some(MailboxKind::Unconfirmed)
-                && first.previous.is_none(),
+            uncertain: first.kind == Some(MailboxKind::Unconfirmed) && first.previous.is_none(),
         });
     }
     Ok(undo)

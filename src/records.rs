@@ -447,9 +447,15 @@ mod vocabulary {
     #[test]
     fn every_mailbox_kind_the_scripts_write_is_known() {
         let kinds = written(&[r"(?i)\$record\.kind = '([^']+)'"]);
-        assert!(kinds.contains("resumed") && kinds.contains("refused"), "{kinds:?}");
+        assert!(
+            kinds.contains("resumed") && kinds.contains("refused"),
+            "{kinds:?}"
+        );
         for kind in &kinds {
-            assert!(MailboxKind::from_name(kind).is_known(), "{kind} is not a MailboxKind");
+            assert!(
+                MailboxKind::from_name(kind).is_known(),
+                "{kind} is not a MailboxKind"
+            );
         }
     }
 
@@ -461,7 +467,10 @@ mod vocabulary {
             r"@\{ Kind = '([^']+)'; Message",
         ]);
         for kind in &kinds {
-            assert!(FatalKind::from_name(kind).is_known(), "{kind} is not a FatalKind");
+            assert!(
+                FatalKind::from_name(kind).is_known(),
+                "{kind} is not a FatalKind"
+            );
         }
         let listed: BTreeSet<String> = FatalKind::NAMES.iter().map(|s| s.to_string()).collect();
         assert_eq!(kinds, listed, "FatalKind lists a kind no script writes");
@@ -469,12 +478,17 @@ mod vocabulary {
 
     #[test]
     fn an_unknown_kind_parses_and_is_written_back_as_it_was() {
-        let line = r#"{"type":"mailbox","mailbox":"a@x","outcome":"failed","kind":"quota-exceeded"}"#;
+        let line =
+            r#"{"type":"mailbox","mailbox":"a@x","outcome":"failed","kind":"quota-exceeded"}"#;
         let Record::Mailbox(m) = serde_json::from_str(line).unwrap() else {
             panic!("mailbox expected")
         };
         assert_eq!(m.kind, Some(MailboxKind::Unknown("quota-exceeded".into())));
-        assert!(serde_json::to_string(&m).unwrap().contains(r#""kind":"quota-exceeded""#));
+        assert!(
+            serde_json::to_string(&m)
+                .unwrap()
+                .contains(r#""kind":"quota-exceeded""#)
+        );
         let fatal: Record =
             serde_json::from_str(r#"{"type":"fatal","kind":"journal-mismatch","message":"m"}"#)
                 .unwrap();
@@ -485,6 +499,9 @@ mod vocabulary {
     fn an_unknown_outcome_is_refused() {
         let err = serde_json::from_str::<Outcome>(r#""half-done""#).unwrap_err();
         assert!(err.to_string().contains("half-done"), "{err}");
-        assert_eq!(serde_json::from_str::<Outcome>(r#""kept-higher""#).unwrap(), Outcome::KeptHigher);
+        assert_eq!(
+            serde_json::from_str::<Outcome>(r#""kept-higher""#).unwrap(),
+            Outcome::KeptHigher
+        );
     }
 }

@@ -31,8 +31,11 @@ pub enum ReportFormat {
     Csv,
 }
 
-/// The CSV report's columns: each one's name (as in the JSON records) and its cell.
-const CSV_COLUMNS: [(&str, fn(&Mailbox) -> String); 12] = [
+/// A CSV column: its name (as in the JSON records) and its cell.
+type CsvColumn = (&'static str, fn(&Mailbox) -> String);
+
+/// The CSV report's columns.
+const CSV_COLUMNS: [CsvColumn; 12] = [
     ("mailbox", |m| neutralise(m.mailbox.clone())),
     ("outcome", |m| m.outcome.as_str().to_string()),
     ("displayName", |m| csv_text(m.display_name.as_deref())),
@@ -41,7 +44,9 @@ const CSV_COLUMNS: [(&str, fn(&Mailbox) -> String); 12] = [
     ("folderIdentity", |m| csv_text(m.folder_identity.as_deref())),
     ("previous", |m| csv_list(&m.previous)),
     ("rights", |m| csv_list(&m.rights)),
-    ("kind", |m| csv_text(m.kind.as_ref().map(MailboxKind::as_str))),
+    ("kind", |m| {
+        csv_text(m.kind.as_ref().map(MailboxKind::as_str))
+    }),
     ("message", |m| csv_text(m.message.as_deref())),
     ("retries", |m| m.retries.to_string()),
     ("calls", |m| m.calls.to_string()),

@@ -98,7 +98,10 @@ fn change(m: &Mailbox) -> String {
 }
 
 fn detail(m: &Mailbox) -> String {
-    match (m.kind.as_ref().map(MailboxKind::as_str), m.message.as_deref()) {
+    match (
+        m.kind.as_ref().map(MailboxKind::as_str),
+        m.message.as_deref(),
+    ) {
         (Some(kind), Some(message)) => format!("{kind}: {}", one_line(message)),
         (Some(kind), None) => kind.to_string(),
         (None, Some(message)) => one_line(message),

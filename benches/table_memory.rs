@@ -40,8 +40,10 @@ fn main() {
         println!("skipped: peak RSS is read from /proc (Linux only)");
         return;
     }
-    let calperm = std::env::var_os("CALPERM_BENCH_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_calperm")), PathBuf::from);
+    let calperm = std::env::var_os("CALPERM_BENCH_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_calperm")),
+        PathBuf::from,
+    );
     let mailboxes: u64 = std::env::var("CALPERM_BENCH_MAILBOXES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -100,7 +102,9 @@ fn main() {
                 .count()
         })
     };
-    let rows = count(&table, &|l| l.starts_with("  user") && l.contains(" failed "));
+    let rows = count(&table, &|l| {
+        l.starts_with("  user") && l.contains(" failed ")
+    });
     let journaled = count(&journal, &|l| l.contains(r#""type":"mailbox""#));
     println!(
         "calperm peak RSS {:.1} MB, {seconds:.1} s, table {rows} failed rows, journal {journaled} mailboxes, exit {:?}",

@@ -132,7 +132,7 @@ impl<'a> Run<'a> {
         if let Some(report) = &options.report {
             journal::ensure_not_journal(&journal_path, report)?;
         }
-        let report = Report::open(options.format, options.report.as_deref())?;
+        let mut report = Report::open(options.format, options.report.as_deref())?;
         let resuming = target
             .resume_journal
             .as_deref()
@@ -156,6 +156,7 @@ impl<'a> Run<'a> {
                 journal_path.display()
             );
         }
+        report.read_back(|| journal.read_back());
         let progress = Progress::on_stderr();
         let interrupt = Interrupt::install(progress.bar());
         Ok(Run {
@@ -552,7 +553,7 @@ impl stream::Handler for Session {
         }
         self.tally.add(&record);
         self.part.add(&record);
-        self.report.record(&record);
+        self.report.record(&record, journaled);
         match &record {
             Record::Start(start) => self.progress.expect(start.total),
             Record::Mailbox(m) => self.progress.mailbox(&m.mailbox),

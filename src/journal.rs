@@ -139,10 +139,14 @@ pub struct ReadBack {
 }
 
 impl ReadBack {
-    /// Calls `each` with every record from the start on, in order, until it returns false. A
-    /// line that is not a record is passed over: it can only be a write cut short when the
-    /// journal failed, and that record was never counted as written.
-    pub fn for_each(&self, each: &mut dyn FnMut(Record) -> bool) -> Result<()> {
+    /// Calls `each` with every mailbox record from the start on, in order, until it returns
+    /// false. A line that is not a record is passed over: it can only be a write cut short when
+    /// the journal failed, and that record was never counted as written.
+    pub fn mailboxes(&self, each: &mut dyn FnMut(Mailbox) -> bool) -> Result<()> {
+        // `append` writes the tag first: other records (intents, half of a grant's lines) are
+        // passed over unparsed.
+        const OTHER: &[u8] = b"{\"type\":\"";
+        const MAILBOX: &[u8] = b"{\"type\":\"mailbox\"";
         let mut file = &self.file;
         file.seek(SeekFrom::Start(self.start))
             .context("reading the journal back")?;
@@ -157,8 +161,11 @@ impl ReadBack {
             {
                 return Ok(());
             }
-            if let Ok(record) = serde_json::from_slice::<Record>(&raw)
-                && !each(record)
+            if raw.starts_with(OTHER) && !raw.starts_with(MAILBOX) {
+                continue;
+            }
+            if let Ok(Record::Mailbox(m)) = serde_json::from_slice::<Record>(&raw)
+                && !each(m)
             {
                 return Ok(());
             }

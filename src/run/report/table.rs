@@ -182,7 +182,8 @@ pub(crate) fn render(rows: &Rows, tally: &Tally, footer: &Footer, emit: &mut dyn
         for (i, cell) in cells.enumerate() {
             line.push_str(cell);
             if i + 1 < HEADER.len() {
-                // A row read back from a journal changed since is never narrower than its cell.
+                // A row read back from a journal edited since may be wider than its column:
+                // a ragged line, not a panic.
                 let pad = widths[i].saturating_sub(width(cell)) + 2;
                 line.extend(std::iter::repeat_n(' ', pad));
             }

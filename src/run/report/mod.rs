@@ -3,8 +3,9 @@
 //! line, written as it arrives) or `csv` (one row per mailbox, written as it arrives). For json
 //! and csv the summary goes to stderr, so stdout stays machine-readable.
 //!
-//! Memory stays bounded: json and csv keep nothing per record; the table keeps only the rows it
-//! will print (`table::Rows`).
+//! Memory stays bounded: json and csv keep nothing per record; the table keeps at most
+//! `table::FULL_LIMIT` rows and reads the notable rows of a larger run back from the journal
+//! (`table::Rows`).
 
 mod summary;
 mod table;
@@ -130,8 +131,16 @@ impl Report {
         Ok(report)
     }
 
-    /// Handles one record as it arrives.
-    pub(crate) fn record(&mut self, record: &Record) {
+    /// Gives the table the journal to read its rows back from (`Journal::read_back`, taken
+    /// before the run's first record); other formats need none.
+    pub(crate) fn read_back(&mut self, journal: impl FnOnce() -> Option<crate::journal::ReadBack>) {
+        if self.format == ReportFormat::Table {
+            self.rows.read_back(journal());
+        }
+    }
+
+    /// Handles one record as it arrives; `journaled`: it is in the journal.
+    pub(crate) fn record(&mut self, record: &Record, journaled: bool) {
         match self.format {
             ReportFormat::Json => {
                 self.scratch.clear();
@@ -147,7 +156,7 @@ impl Report {
             }
             ReportFormat::Table => {
                 if let Record::Mailbox(m) = record {
-                    self.rows.add(m);
+                    self.rows.add(m, journaled);
                 }
             }
         }

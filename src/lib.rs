@@ -10,6 +10,7 @@ pub(crate) mod journal;
 pub(crate) mod journal_check;
 pub(crate) mod limits;
 pub(crate) mod locale;
+mod names;
 pub(crate) mod powershell;
 pub mod records;
 pub mod render;

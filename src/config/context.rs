@@ -7,6 +7,7 @@ use crate::cli::ScriptOptions;
 use crate::delta;
 use crate::journal_check::{self, JournalRun};
 use crate::limits::{self, Limits};
+use crate::records::{MailboxKind, Outcome};
 use crate::script::{Connection, Script};
 use crate::{locale, rights::Role};
 use serde::Serialize;
@@ -25,10 +26,9 @@ pub struct ScriptContext {
     pub(crate) monitor: String,
     pub(crate) access_rights: &'static str,
     pub(crate) locale: String,
-    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
+    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with
+    /// `(eq connection "…")`, and Exchange Online against Exchange Server with `(cloud connection)`.
     pub(crate) connection: &'static str,
-    /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
-    pub(crate) cloud: bool,
     pub(crate) user_principal_name: Option<String>,
     pub(crate) app_id: Option<String>,
     pub(crate) organization: Option<String>,
@@ -81,6 +81,11 @@ pub struct ScriptContext {
     pub(crate) graph_app_id: &'static str,
     pub(crate) calendars_read_role_id: &'static str,
     pub(crate) ews_url: &'static str,
+    /// The mailbox outcomes that make a run exit 1 (records.rs `Outcome::is_failure`).
+    pub(crate) failure_outcomes: Vec<&'static str>,
+    /// The kinds a failed mailbox is reported with (records.rs `MailboxKind::FAILURES`).
+    pub(crate) failure_kinds: Vec<&'static str>,
+    pub(crate) csv_identity_columns: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]
@@ -139,7 +144,6 @@ impl ScriptContext {
             access_rights: o.access_rights.name(),
             locale: checked.locale,
             connection: o.connection.name(),
-            cloud: o.connection.is_cloud(),
             user_principal_name: o.user_principal_name.clone(),
             app_id: o.app_id.clone(),
             organization: o.organization.clone(),
@@ -199,6 +203,12 @@ impl ScriptContext {
             graph_app_id: GRAPH_APP_ID,
             calendars_read_role_id: CALENDARS_READ_ROLE_ID,
             ews_url: EWS_URL,
+            failure_outcomes: Outcome::failure_names(),
+            failure_kinds: MailboxKind::FAILURES
+                .iter()
+                .filter_map(MailboxKind::known_name)
+                .collect(),
+            csv_identity_columns: &super::mailboxes_csv::IDENTITY_COLUMNS,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The typed helpers: `int`, `bool`, `array` and `list` write PowerShell syntax for values that
-//! are not strings, and refuse a value of another type.
+//! are not strings, and refuse a value of another type; `or_empty` writes an option not given as
+//! `''`, `either` a list as prose, and `(cloud connection)` tells Exchange Online from Server.
 
 use crate::powershell;
+use crate::script::Connection;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderErrorReason,
 };
@@ -26,10 +28,28 @@ pub(super) fn register(hb: &mut Handlebars<'static>) {
             name: "list",
             write: list,
         },
+        Typed {
+            name: "or_empty",
+            write: or_empty,
+        },
+        Typed {
+            name: "either",
+            write: either,
+        },
     ] {
         hb.register_helper(helper.name, Box::new(helper));
     }
+    hb.register_helper("cloud", Box::new(cloud));
 }
+
+// `(cloud connection)`: whether the connection is to Exchange Online (Get-EXO* cmdlets) rather
+// than Exchange Server; script.rs `Connection::is_cloud` decides. It returns a boolean for
+// `#if`, so it is not one of the `Typed` writers.
+handlebars::handlebars_helper!(cloud: |connection: str| {
+    <Connection as clap::ValueEnum>::from_str(connection, false)
+        .map_err(|_| RenderErrorReason::Other(format!("cloud: {connection} is not a connection")))?
+        .is_cloud()
+});
 
 /// A helper of one parameter: `write` turns its value into PowerShell, or says what is wrong
 /// with it (the message is prefixed with the helper's name).
@@ -85,6 +105,27 @@ fn list(value: &Value) -> Result<String, String> {
         .map(|s| powershell::quote(s))
         .collect();
     Ok(items.join(", "))
+}
+
+/// `{{or_empty x}}`: a string literal, or `''` when `x` is null (an option not given).
+fn or_empty(value: &Value) -> Result<String, String> {
+    match value {
+        Value::Null => Ok("''".to_string()),
+        Value::String(s) => Ok(powershell::quote(s)),
+        other => Err(format!("{other} is not a string")),
+    }
+}
+
+/// `{{either xs}}`: `a, b or c`, for help text and messages (inside a comment or a quoted
+/// string: single quotes are doubled, nothing is quoted). For calperm's own lists only.
+fn either(value: &Value) -> Result<String, String> {
+    let items = strings(value)?;
+    let text = match items.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Ok(powershell::escape_single_quoted_content(&text))
 }
 
 /// A parameter that must be a list of strings.

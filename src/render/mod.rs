@@ -10,6 +10,9 @@ mod catalogue;
 mod engine;
 mod helpers;
 
+/// The built-in templates' sources, for tests that check what the scripts write.
+#[cfg(test)]
+pub(crate) use catalogue::TEMPLATES;
 pub(crate) use catalogue::export;
 pub use catalogue::registry;
 pub(crate) use engine::{BOM, render};

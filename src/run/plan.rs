@@ -392,7 +392,7 @@ fn combine(verdicts: Vec<(String, Verdict)>) -> Verdict {
         match verdict {
             Verdict::Success => {}
             Verdict::Abnormal(m) => abnormal.push(format!("{label}: {m}")),
-            Verdict::Configuration(stop, m) => configuration.push((stop, format!("{label}: {m}"))),
+            Verdict::Configuration(kind, m) => configuration.push((kind, format!("{label}: {m}"))),
             Verdict::Failures(m) => failures.push(format!("{label}: {m}")),
         }
     }
@@ -400,10 +400,13 @@ fn combine(verdicts: Vec<(String, Verdict)>) -> Verdict {
         abnormal.extend(failures);
         return Verdict::Abnormal(abnormal.join("; "));
     }
-    if let Some(&(stop, _)) = configuration.first() {
+    let mut configuration = configuration.into_iter();
+    if let Some((kind, first)) = configuration.next() {
         // The first part's stop names what to fix first.
-        let messages: Vec<String> = configuration.into_iter().map(|(_, m)| m).collect();
-        return Verdict::Configuration(stop, messages.join("; "));
+        let messages: Vec<String> = std::iter::once(first)
+            .chain(configuration.map(|(_, m)| m))
+            .collect();
+        return Verdict::Configuration(kind, messages.join("; "));
     }
     if !failures.is_empty() {
         return Verdict::Failures(failures.join("; "));

@@ -8,7 +8,7 @@
 //! | 0 | otherwise |
 
 use super::tally::Tally;
-use crate::records::Outcome;
+use crate::records::{FatalKind, Outcome};
 
 /// How the pwsh process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,44 +42,19 @@ pub(crate) enum Verdict {
     Success,
     /// Exit 1: what failed.
     Failures(String),
-    /// Exit 2: which option is wrong, and the fatal record's message (it quotes Exchange).
-    Configuration(ConfigurationStop, String),
+    /// Exit 2: the fatal record's kind (which option is wrong) and message (it quotes Exchange).
+    Configuration(FatalKind, String),
     /// Exit 4: why the run cannot be trusted to be complete.
     Abnormal(String),
 }
 
-/// A fatal record that means an option is wrong: a configuration error, nothing changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConfigurationStop {
-    /// `monitor-not-found`, `monitor-ambiguous`, `monitor-invalid`: --monitor does not name
-    /// exactly one recipient.
-    Monitor,
-    /// `journal-mismatch`: the --resume / --from-journal journal is of another monitor or tenant.
-    JournalMismatch,
-}
-
-impl ConfigurationStop {
-    /// The stop a fatal record's `kind` names, if it is one.
-    fn of_kind(kind: &str) -> Option<ConfigurationStop> {
-        match kind {
-            "monitor-not-found" | "monitor-ambiguous" | "monitor-invalid" => {
-                Some(ConfigurationStop::Monitor)
-            }
-            "journal-mismatch" => Some(ConfigurationStop::JournalMismatch),
-            _ => None,
-        }
-    }
-
-    /// What to fix.
-    pub(crate) fn hint(self) -> &'static str {
-        match self {
-            ConfigurationStop::Monitor => {
-                "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed"
-            }
-            ConfigurationStop::JournalMismatch => {
-                "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed"
-            }
-        }
+/// What to fix after a configuration stop (`Verdict::Configuration`) of this fatal kind.
+pub(crate) fn configuration_hint(kind: &FatalKind) -> &'static str {
+    if *kind == FatalKind::JournalMismatch {
+        // The --resume / --from-journal journal is of another run.
+        "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed"
+    } else {
+        "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed"
     }
 }
 
@@ -120,9 +95,9 @@ pub(crate) fn decide(
     }
 
     if let Some(fatal) = tally.fatal()
-        && let Some(stop) = ConfigurationStop::of_kind(&fatal.kind)
+        && fatal.kind.is_configuration()
     {
-        return Verdict::Configuration(stop, fatal.message.clone());
+        return Verdict::Configuration(fatal.kind.clone(), fatal.message.clone());
     }
     let Some(end) = &tally.end else {
         let code = match child {
@@ -205,7 +180,7 @@ fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{End, Fatal, Mailbox, Outcome, Record, Start, Step};
+    use crate::records::{End, Fatal, FatalKind, Mailbox, Outcome, Record, Start, Step};
 
     fn start() -> Record {
         Record::Start(Start {
@@ -232,7 +207,7 @@ mod tests {
     }
     fn fatal(kind: &str) -> Record {
         Record::Fatal(Fatal {
-            kind: kind.into(),
+            kind: FatalKind::from_name(kind),
             message: format!("{kind} happened"),
         })
     }
@@ -321,7 +296,7 @@ mod tests {
             );
             assert_eq!(
                 v,
-                Verdict::Configuration(ConfigurationStop::Monitor, format!("{kind} happened"))
+                Verdict::Configuration(FatalKind::from_name(kind), format!("{kind} happened"))
             );
         }
     }
@@ -334,12 +309,12 @@ mod tests {
             false,
             &[],
         );
-        let Verdict::Configuration(stop, _) = v else {
+        let Verdict::Configuration(kind, _) = v else {
             panic!("{v:?}")
         };
-        assert_eq!(stop, ConfigurationStop::JournalMismatch);
-        assert!(stop.hint().contains("--resume"), "{}", stop.hint());
-        assert!(ConfigurationStop::Monitor.hint().contains("--monitor"));
+        assert_eq!(kind, FatalKind::JournalMismatch);
+        assert!(configuration_hint(&kind).contains("--resume"));
+        assert!(configuration_hint(&FatalKind::MonitorNotFound).contains("--monitor"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! runner. (The templates' behaviour on the tenant is tested elsewhere; this only shows the
 //! pieces fit: render, embedded sim modules, records, journal, summary, state between runs.)
 
-mod common;
+use crate::common;
 
 use common::pwsh;
 

@@ -2,7 +2,7 @@
 //! value, and a value that matches no mailbox is reported, not silently ignored. Real pwsh
 //! against the simulated tenant.
 
-mod common;
+use crate::common;
 
 use common::tenant::{SimTenant, describe, monitor_on_default_calendars, records};
 use serde_json::Value;

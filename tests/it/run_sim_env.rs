@@ -1,7 +1,7 @@
 //! `calperm run --simulate`: what the child process gets (modules first on PSModulePath, the
 //! CALPERM_SIM_* variables, -NonInteractive), independent of what the simulated modules do.
 
-mod common;
+use crate::common;
 
 use common::{Sandbox, pwsh};
 use std::path::PathBuf;

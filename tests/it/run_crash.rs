@@ -2,7 +2,7 @@
 //! The journal must hold every record that arrived, the temp script must be gone, and the
 //! message must name the journal and the command that resumes the run.
 
-mod common;
+use crate::common;
 
 use common::{Sandbox, pwsh};
 use std::time::{Duration, Instant};

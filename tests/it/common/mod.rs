@@ -1,11 +1,9 @@
-//! Shared helpers of the `run_*` integration tests: the calperm binary with a scrubbed
+//! Shared helpers of the integration tests: the calperm binary with a scrubbed
 //! environment, a sandbox per test (working directory, TMPDIR, template overrides), and the
 //! pwsh lookup that skips, or fails under `CALPERM_REQUIRE_PWSH=1`.
 //!
 //! Run them with PowerShell on PATH:
 //! `PATH=$PWD/../shared/pwsh/bin:$PATH CALPERM_REQUIRE_PWSH=1 cargo test`.
-
-#![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod tenant;
 

@@ -1,7 +1,7 @@
 //! `calperm run` exit codes (design.md): 0 all good, 1 failures, 2 configuration (monitor not
 //! found), 3 pwsh missing or not startable, 4 pwsh ended abnormally.
 
-mod common;
+use crate::common;
 
 use common::{Sandbox, pwsh};
 use predicates::prelude::*;

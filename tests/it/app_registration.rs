@@ -5,7 +5,7 @@
 //! apps with the same name stop the run untouched; `--restrict-to-group` scopes the app with RBAC
 //! for Applications instead of tenant-wide consent.
 
-mod common;
+use crate::common;
 
 use common::tenant::{SimTenant, apps_named, describe, records};
 use serde_json::{Value, json};

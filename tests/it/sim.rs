@@ -1,6 +1,6 @@
 //! The simulated tenant's own Pester suite (`fixtures/sim/tests`), run from `cargo test`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! is already there, is refused in a directory others can write to; the secret reaches stderr
 //! only when it is a terminal or `--show-secret` says so. Real pwsh against the simulated tenant.
 
-mod common;
+use crate::common;
 
 use common::tenant::{SimTenant, describe, records};
 use serde_json::Value;

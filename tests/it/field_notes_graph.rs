@@ -5,7 +5,7 @@
 //! §5 Entra ID replicates new objects with a delay;
 //! §6 keyCredentials are replaced as a whole list; RBAC for Applications group scopes.
 
-mod common;
+use crate::common;
 
 use common::calperm;
 use common::tenant::{SimTenant, apps_named, describe, records};

@@ -2,7 +2,7 @@
 //! calperm runs them: the rendered scripts, unchanged, in the real pwsh against the simulated
 //! tenant, which reproduces each behaviour (docs/simulated-tenant.md).
 
-mod common;
+use crate::common;
 
 use common::tenant::{
     SimTenant, describe, in_scope, mailbox_records, monitor_on_default_calendars, outcome_counts,

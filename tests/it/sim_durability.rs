@@ -2,7 +2,7 @@
 //! returned, survives the pwsh that made it being killed, and two processes working on one state
 //! file do not overwrite each other's changes (the second waits for the first's lock).
 
-mod common;
+use crate::common;
 
 use common::{Sandbox, pwsh};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! `calperm run grant|audit|revoke --parallel N` end to end: the rendered script, unchanged, in N real
 //! pwsh workers against the simulated tenant, compared with the same run done serially.
 
-mod common;
+use crate::common;
 
 use common::tenant::{
     SimTenant, describe, in_scope, mailbox_records, monitor_on_default_calendars, permissions,

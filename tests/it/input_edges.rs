@@ -3,7 +3,7 @@
 //! not PowerShell, a report file that cannot be written. Each is caught before anything runs
 //! (exit 2 or 3) or shown harmlessly. Real pwsh against the simulated tenant where a script runs.
 
-mod common;
+use crate::common;
 
 use common::tenant::{SimTenant, describe};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! before anything changes (exit 2, saying what differs). And a plain revoke records what it
 //! removes, so its own journal undoes it. Real pwsh against the simulated tenant.
 
-mod common;
+use crate::common;
 
 use common::tenant::{SimTenant, describe, monitor_on_default_calendars, records};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! and the date reaches the filter in a form every session culture reads alike. Real pwsh
 //! against the simulated tenant.
 
-mod common;
+use crate::common;
 
 use common::tenant::{SimTenant, describe, records};
 use std::collections::BTreeSet;

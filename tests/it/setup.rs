@@ -3,7 +3,7 @@
 //! steps that need it, EWS readiness for each state of the organization's EWS switch; and every
 //! variant of the scripts this module owns parsing without errors.
 
-mod common;
+use crate::common;
 
 use common::calperm;
 use common::tenant::{

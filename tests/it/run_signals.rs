@@ -5,7 +5,7 @@
 //! named by the journal (an intent or a mailbox record), so `revoke --from-journal` can undo it.
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
 use common::{Sandbox, pwsh};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! reaches the user unchanged on stderr. Scripts come from template overrides, so these tests do
 //! not depend on the real templates.
 
-mod common;
+use crate::common;
 
 use common::{Sandbox, pwsh};
 use predicates::prelude::*;

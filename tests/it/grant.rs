@@ -1,7 +1,7 @@
 //! grant, audit and revoke end to end: the rendered scripts, unchanged, in the real pwsh against
 //! the simulated tenant (`calperm run … --simulate`).
 
-mod common;
+use crate::common;
 
 use common::tenant::{
     SimTenant, describe, in_scope, mailbox_records, monitor_on_default_calendars, outcome_counts,

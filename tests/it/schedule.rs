@@ -2,7 +2,7 @@
 //! cmdlets are simulated here, keeping their parameter names), and neither the script nor the
 //! task it registers holds a secret.
 
-mod common;
+use crate::common;
 
 use common::tenant::describe;
 

@@ -3,7 +3,7 @@
 //! field-notes §2–§4), with its exception type (V3 message, CategoryInfo of a remote session, or
 //! only the error id) and without it (live '||<text>', bare text).
 
-mod common;
+use crate::common;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

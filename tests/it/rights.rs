@@ -1,7 +1,7 @@
 //! The role table, checked where it matters: the PowerShell the scripts carry decides exactly
 //! what `rights::decide` decides, for every pair of documented roles and some individual rights.
 
-mod common;
+use crate::common;
 
 use calperm::cli::{Cli, Command as CliCommand};
 use calperm::rights::Role;

@@ -1,7 +1,7 @@
 //! Rendering: golden scripts, PowerShell's own parser over every script and connection mode,
 //! injection, PowerShell-7-only syntax, the BOM, and option errors.
 
-mod common;
+use crate::common;
 
 use common::calperm;
 use serde::Deserialize;

@@ -21,6 +21,8 @@ mod rights;
 mod run_crash;
 mod run_exit_codes;
 mod run_parallel;
+// The fake pwsh these runner tests use is POSIX sh.
+#[cfg(unix)]
 mod run_records;
 mod run_signals;
 mod run_sim_env;

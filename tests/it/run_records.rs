@@ -1,34 +1,35 @@
 //! `calperm run`: records are read, counted, journaled and reported; everything else pwsh prints
-//! reaches the user unchanged on stderr. Scripts come from template overrides, so these tests do
-//! not depend on the real templates.
+//! reaches the user unchanged on stderr. Scripts come from template overrides run by the fake
+//! pwsh (tests/fake-pwsh/pwsh, POSIX sh), so these tests depend neither on the real templates
+//! nor on PowerShell: they run wherever `cargo test` does (the module is Unix-only, as sh is).
 
 use crate::common;
 
-use common::{Sandbox, pwsh};
+use calperm::records::{Outcome, Record};
+use common::Sandbox;
 use predicates::prelude::*;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
 const THREE_MAILBOXES: &str = r#"
-Out-Record '{"type":"start","script":"grant","total":3}'
-Write-Output 'plain output: Календарь für Jürgen'
-Write-Output '{"type":"mailbox","mailbox":"unmarked@contoso.com","outcome":"failed"}'
-Out-Record '{"type":"monitor","identity":"Monitor","displayName":"Monitor","primarySmtpAddress":"monitor@contoso.com"}'
-Out-Record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added","folder":"Calendar","rights":["Reviewer"],"retries":2,"calls":2}'
-Out-Record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"kept-higher","folder":"Kalender","previous":["Editor"],"rights":["Editor"],"calls":1}'
-Out-Record '{"type":"mailbox","mailbox":"carl@contoso.com","outcome":"unchanged","folder":"Calendar","previous":["Reviewer"],"rights":["Reviewer"],"calls":1}'
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant","total":3}'
+echo 'plain output: Календарь für Jürgen'
+echo '{"type":"mailbox","mailbox":"unmarked@contoso.com","outcome":"failed"}'
+record '{"type":"monitor","identity":"Monitor","displayName":"Monitor","primarySmtpAddress":"monitor@contoso.com"}'
+record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added","folder":"Calendar","rights":["Reviewer"],"retries":2,"calls":2}'
+record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"kept-higher","folder":"Kalender","previous":["Editor"],"rights":["Editor"],"calls":1}'
+record '{"type":"mailbox","mailbox":"carl@contoso.com","outcome":"unchanged","folder":"Calendar","previous":["Reviewer"],"rights":["Reviewer"],"calls":1}'
+record '{"type":"end","exitCode":0}'
 "#;
 
 #[test]
 fn records_are_counted_and_reported_in_a_summary_and_a_table() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(THREE_MAILBOXES);
+    sandbox.fake_grant(THREE_MAILBOXES);
     let journal = sandbox.file("j.jsonl");
     let output = sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--journal"])
         .arg(&journal)
         .output()
@@ -96,24 +97,33 @@ fn records_are_counted_and_reported_in_a_summary_and_a_table() {
         "{out}"
     );
 
-    let records = common::journal(&journal);
-    let types: Vec<&str> = records
-        .iter()
-        .map(|r| r["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        types,
-        ["start", "monitor", "mailbox", "mailbox", "mailbox", "end"]
+    let records = common::records(&journal);
+    assert!(
+        matches!(
+            records.as_slice(),
+            [
+                Record::Start(_),
+                Record::Monitor(_),
+                Record::Mailbox(_),
+                Record::Mailbox(_),
+                Record::Mailbox(_),
+                Record::End(_)
+            ]
+        ),
+        "{records:?}"
     );
-    assert_eq!(records[2]["mailbox"], "anna@contoso.com");
+    let mailboxes = common::mailboxes(&records);
+    assert_eq!(mailboxes[0].mailbox, "anna@contoso.com");
+    assert_eq!(mailboxes[0].retries, 2);
+    assert_eq!(mailboxes[1].outcome, Outcome::KeptHigher);
+    assert_eq!(mailboxes[1].previous.as_deref(), Some(&["Editor".to_string()][..]));
 }
 
 #[test]
 fn the_default_journal_is_new_in_the_current_directory_and_named_in_the_summary() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(THREE_MAILBOXES);
-    let output = sandbox.cmd().args(["run", "grant"]).output().unwrap();
+    sandbox.fake_grant(THREE_MAILBOXES);
+    let output = sandbox.fake_cmd().args(["run", "grant"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     let names: Vec<String> = std::fs::read_dir(sandbox.work())
         .unwrap()
@@ -133,9 +143,8 @@ fn the_default_journal_is_new_in_the_current_directory_and_named_in_the_summary(
 
 #[test]
 fn a_resumed_run_appends_to_the_journal_it_resumes() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(THREE_MAILBOXES);
+    sandbox.fake_grant(THREE_MAILBOXES);
     let journal = sandbox.file("earlier.jsonl");
     std::fs::write(
         &journal,
@@ -146,24 +155,23 @@ fn a_resumed_run_appends_to_the_journal_it_resumes() {
     )
     .unwrap();
     sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--resume"])
         .arg(&journal)
         .assert()
         .success();
-    let records = common::journal(&journal);
+    let records = common::records(&journal);
     assert_eq!(records.len(), 8, "2 earlier + 6 new: {records:?}");
-    assert_eq!(records[2]["type"], "start");
+    assert!(matches!(records[2], Record::Start(_)), "{records:?}");
 }
 
 #[test]
 fn json_format_writes_each_record_as_one_json_line_on_stdout() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(THREE_MAILBOXES);
+    sandbox.fake_grant(THREE_MAILBOXES);
     let journal = sandbox.file("j.jsonl");
     let output = sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--format", "json", "--journal"])
         .arg(&journal)
         .output()
@@ -192,18 +200,17 @@ fn json_format_writes_each_record_as_one_json_line_on_stdout() {
 
 #[test]
 fn json_records_and_the_journal_are_written_as_they_arrive() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
+    sandbox.fake_grant(
         r#"
-Out-Record '{"type":"start","script":"grant"}'
-Start-Sleep -Seconds 4
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant"}'
+pause 4
+record '{"type":"end","exitCode":0}'
 "#,
     );
     let journal = sandbox.file("j.jsonl");
     let mut child = sandbox
-        .command()
+        .fake_command()
         .args(["run", "grant", "--format", "json", "--journal"])
         .arg(&journal)
         .stdout(Stdio::piped())
@@ -228,11 +235,10 @@ Out-Record '{"type":"end","exitCode":0}'
 
 #[test]
 fn csv_format_writes_a_header_and_one_row_per_mailbox() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(THREE_MAILBOXES);
+    sandbox.fake_grant(THREE_MAILBOXES);
     let output = sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--format", "csv"])
         .output()
         .unwrap();
@@ -259,14 +265,13 @@ fn csv_format_writes_a_header_and_one_row_per_mailbox() {
 
 #[test]
 fn report_file_gets_the_same_report() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(THREE_MAILBOXES);
+    sandbox.fake_grant(THREE_MAILBOXES);
     for format in ["table", "json", "csv"] {
         let report = sandbox.file(&format!("report.{format}"));
         let journal = sandbox.file(&format!("j-{format}.jsonl"));
         let output = sandbox
-            .cmd()
+            .fake_cmd()
             .args(["run", "grant", "--format", format, "--report"])
             .arg(&report)
             .arg("--journal")
@@ -284,13 +289,12 @@ fn report_file_gets_the_same_report() {
 
 #[test]
 fn an_unwritable_report_file_fails_before_anything_runs() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
-        "Out-Record '{\"type\":\"start\",\"script\":\"grant\"}'\nNew-Item -ItemType File ran.txt\n",
+    sandbox.fake_grant(
+        "record '{\"type\":\"start\",\"script\":\"grant\"}'\ntouch ran.txt\n",
     );
     sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--report", "/nonexistent/dir/report.txt"])
         .assert()
         .code(2)
@@ -300,21 +304,20 @@ fn an_unwritable_report_file_fails_before_anything_runs() {
 
 #[test]
 fn malformed_record_lines_are_quoted_and_make_the_run_exit_4() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
+    sandbox.fake_grant(
         r#"
-Out-Record '{"type":"start","script":"grant"}'
-Out-Record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added"}'
-Out-Record '{"type":"mailbox","mailbox":'
-Out-Record 'not json at all'
-Out-Record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"added"}'
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant"}'
+record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added"}'
+record '{"type":"mailbox","mailbox":'
+record 'not json at all'
+record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"added"}'
+record '{"type":"end","exitCode":0}'
 "#,
     );
     let journal = sandbox.file("j.jsonl");
     let output = sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--journal"])
         .arg(&journal)
         .output()
@@ -339,22 +342,20 @@ Out-Record '{"type":"end","exitCode":0}'
 
 #[test]
 fn the_command_line_is_the_documented_one_and_what_if_passes_whatif() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
+    sandbox.fake_grant(
         r#"
-Out-Record '{"type":"start","script":"grant"}'
-$a = [Environment]::GetCommandLineArgs()
-Out-Mailbox 'args@contoso.com' 'would-add' ($a[1..($a.Length - 1)] -join '|')
-Out-Mailbox 'whatif@contoso.com' 'would-add' ([string]$WhatIfPreference)
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant"}'
+mailbox args@contoso.com would-add "$PWSH_ARGS"
+mailbox whatif@contoso.com would-add "$WhatIf"
+record '{"type":"end","exitCode":0}'
 "#,
     );
     let run = |extra: &[&str]| {
         let journal = sandbox.file("j.jsonl");
         let _ = std::fs::remove_file(&journal);
         let output = sandbox
-            .cmd()
+            .fake_cmd()
             .args(["run", "grant"])
             .args(extra)
             .arg("--journal")
@@ -373,11 +374,11 @@ Out-Record '{"type":"end","exitCode":0}'
     let (args, what_if) = run(&[]);
     let re = regex::Regex::new(r"^-NoLogo\|-NoProfile\|-File\|[^|]*/calperm-[^|/]+\.ps1\|-RecordMarker\|##calperm:[0-9a-f]{16}## $").unwrap();
     assert!(re.is_match(&args), "{args}");
-    assert_eq!(what_if, "False");
+    assert_eq!(what_if, "false");
 
     let (args, what_if) = run(&["--what-if"]);
     assert!(args.ends_with("## |-WhatIf"), "{args}");
-    assert_eq!(what_if, "True");
+    assert_eq!(what_if, "true");
 
     // App-only sign-in needs nobody: -NonInteractive.
     let (args, _) = run(&[
@@ -398,31 +399,24 @@ Out-Record '{"type":"end","exitCode":0}'
 
 #[test]
 fn the_temp_script_is_private_while_it_runs_and_gone_afterwards() {
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
+    sandbox.fake_grant(
         r#"
-Out-Record '{"type":"start","script":"grant"}'
-Out-Mailbox 'mode@contoso.com' 'added' ([string](Get-Item -LiteralPath $PSCommandPath).UnixFileMode)
-Out-Mailbox 'path@contoso.com' 'added' $PSCommandPath
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant"}'
+mailbox mode@contoso.com added "$(ls -l "$PWSH_SCRIPT" | cut -c1-10)"
+mailbox path@contoso.com added "$PWSH_SCRIPT"
+record '{"type":"end","exitCode":0}'
 "#,
     );
     let journal = sandbox.file("j.jsonl");
     sandbox
-        .cmd()
+        .fake_cmd()
         .args(["run", "grant", "--journal"])
         .arg(&journal)
         .assert()
         .success();
     let records = common::journal(&journal);
-    let mut mode: Vec<&str> = records[1]["message"]
-        .as_str()
-        .unwrap()
-        .split(", ")
-        .collect();
-    mode.sort_unstable();
-    assert_eq!(mode, ["UserRead", "UserWrite"], "mode 0600");
+    assert_eq!(records[1]["message"], "-rw-------", "mode 0600");
     let path = std::path::PathBuf::from(records[2]["message"].as_str().unwrap());
     assert!(path.starts_with(sandbox.tmp()), "{}", path.display());
     assert!(
@@ -438,21 +432,21 @@ Out-Record '{"type":"end","exitCode":0}'
 #[test]
 fn a_long_run_is_not_held_up_by_output_nobody_reads() {
     // 20,000 records through the json pipe and 2,000 text lines through stderr: no deadlock.
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
+    sandbox.fake_grant(
         r#"
-Out-Record '{"type":"start","script":"grant","total":20000}'
-$out = [Console]::Out
-for ($i = 0; $i -lt 20000; $i++) {
-    $out.WriteLine($RecordMarker + '{"type":"mailbox","mailbox":"m' + $i + '@contoso.com","outcome":"added"}')
-    if ($i % 10 -eq 0) { $out.WriteLine('text line ' + $i) }
-}
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant","total":20000}'
+i=0
+while [ "$i" -lt 20000 ]; do
+    printf '%s{"type":"mailbox","mailbox":"m%d@contoso.com","outcome":"added"}\n' "$RecordMarker" "$i"
+    [ $((i % 10)) -ne 0 ] || echo "text line $i"
+    i=$((i + 1))
+done
+record '{"type":"end","exitCode":0}'
 "#,
     );
     let output = sandbox
-        .cmd()
+        .fake_cmd()
         .timeout(Duration::from_secs(120))
         .args(["run", "grant", "--format", "csv"])
         .output()
@@ -465,19 +459,18 @@ Out-Record '{"type":"end","exitCode":0}'
 #[test]
 fn a_prompt_without_a_newline_reaches_the_user_at_once() {
     use std::io::Read;
-    let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    sandbox.grant(
+    sandbox.fake_grant(
         r#"
-Out-Record '{"type":"start","script":"grant"}'
-[Console]::Out.Write('Password for monitor@contoso.com: ')
-Start-Sleep -Seconds 6
-[Console]::Out.WriteLine('')
-Out-Record '{"type":"end","exitCode":0}'
+record '{"type":"start","script":"grant"}'
+printf 'Password for monitor@contoso.com: '
+pause 6
+echo
+record '{"type":"end","exitCode":0}'
 "#,
     );
     let mut child = sandbox
-        .command()
+        .fake_command()
         .args(["run", "grant", "--journal"])
         .arg(sandbox.file("j.jsonl"))
         .stdout(Stdio::null())

@@ -18,6 +18,7 @@ mod input_edges;
 mod journal_trust;
 mod render;
 mod rights;
+#[cfg(unix)]
 mod run_crash;
 mod run_exit_codes;
 mod run_parallel;

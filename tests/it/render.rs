@@ -65,10 +65,16 @@ fn render(args: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
 fn golden_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(format!("{name}.ps1"))
+    golden_dir().join(format!("{name}.ps1"))
+}
+
+fn diff_path(name: &str) -> PathBuf {
+    golden_dir().join(format!("{name}.diff"))
 }
 
 /// Compares `actual` with the golden file `name`: a readable diff (and `SNAPSHOTS=overwrite` to
@@ -87,28 +93,140 @@ fn assert_golden(actual: &[u8], name: &str) {
     );
 }
 
+/// A variant kept as what it changes: `<name>.diff` is the unified diff from `base` (golden bytes,
+/// named `base_label` in the diff's header) to `actual`. Checked twice: the file is the diff
+/// calperm's output gives now (readable on failure, rewritten by `SNAPSHOTS=overwrite`), and
+/// `base` with the stored diff applied is `actual`, byte for byte.
+fn assert_golden_diff(base: &[u8], base_label: &str, actual: &[u8], name: &str) -> Vec<u8> {
+    let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).expect("UTF-8");
+    let (base, actual) = (text(base), text(actual));
+    let diff = similar::TextDiff::from_lines(&base, &actual)
+        .unified_diff()
+        .context_radius(3)
+        .header(base_label, &format!("{name}.ps1"))
+        .to_string();
+    let path = diff_path(name);
+    assert_data_eq!(
+        Data::text(diff).raw(),
+        Data::read_from(&path, Some(DataFormat::Text)).raw()
+    );
+    let stored = std::fs::read_to_string(&path).unwrap();
+    let patched = apply_unified_diff(&base, &stored)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        patched == actual,
+        "{base_label} patched with {} is not the rendering",
+        path.display()
+    );
+    patched.into_bytes()
+}
+
+/// `base` with the hunks of a unified diff applied; every context and removed line must match.
+fn apply_unified_diff(base: &str, diff: &str) -> Result<String, String> {
+    let old: Vec<&str> = base.split_inclusive('\n').collect();
+    let mut out = String::new();
+    let mut at = 0; // lines of `old` used so far
+    let mut last_added = false;
+    let hunk = regex::Regex::new(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@").unwrap();
+    let take = |at: &mut usize, expected: &str| -> Result<&str, String> {
+        let line = old
+            .get(*at)
+            .ok_or_else(|| format!("the diff goes past the base's end: {expected:?}"))?;
+        if line.trim_end_matches('\n') != expected.trim_end_matches('\n') {
+            return Err(format!(
+                "base line {} is {line:?}, the diff expects {expected:?}",
+                *at + 1
+            ));
+        }
+        *at += 1;
+        Ok(line)
+    };
+    for line in diff.split_inclusive('\n') {
+        if line.starts_with("--- ") || line.starts_with("+++ ") {
+            continue;
+        }
+        let added = line.starts_with('+');
+        if let Some(caps) = hunk.captures(line) {
+            let start: usize = caps[1].parse().unwrap();
+            // An empty old range names the line after which the hunk goes.
+            let first = if caps.get(2).is_some_and(|c| c.as_str() == "0") {
+                start
+            } else {
+                start - 1
+            };
+            if first < at || first > old.len() {
+                return Err(format!("hunk {line:?} out of order"));
+            }
+            out.extend(old[at..first].iter().copied());
+            at = first;
+        } else if let Some(context) = line.strip_prefix(' ') {
+            out.push_str(take(&mut at, context)?);
+        } else if let Some(removed) = line.strip_prefix('-') {
+            take(&mut at, removed)?;
+        } else if let Some(added) = line.strip_prefix('+') {
+            out.push_str(added);
+        } else if line.starts_with('\\') {
+            // "\ No newline at end of file" after an added line: that line has none.
+            if last_added && out.ends_with('\n') {
+                out.pop();
+            }
+        } else {
+            return Err(format!("not a unified diff line: {line:?}"));
+        }
+        last_added = added;
+    }
+    out.extend(old[at..].iter().copied());
+    Ok(out)
+}
+
+/// Every script's default rendering is a full golden file; each option set that changes it is
+/// the diff from it. setup, which runs the others' work as three scripts, is the diff from the
+/// grant, app-registration and ews-readiness goldens one after the other, so the goldens repeat
+/// no script whole.
 #[test]
 fn golden_scripts_match_byte_for_byte() {
+    let mut expected: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut defaults: std::collections::BTreeMap<&str, Vec<u8>> = Default::default();
     for script in SCRIPTS {
         let default = render(&[script]);
-        assert_golden(&default, &format!("{script}.default"));
+        let golden_default = if script == "setup" {
+            let parts = ["grant", "app-registration", "ews-readiness"];
+            let base: Vec<u8> = parts.iter().flat_map(|p| defaults[p].clone()).collect();
+            let label = parts.map(|p| format!("{p}.default.ps1")).join(" + ");
+            expected.insert(diff_path("setup.default"));
+            assert_golden_diff(&base, &label, &default, "setup.default")
+        } else {
+            assert_golden(&default, &format!("{script}.default"));
+            expected.insert(golden_path(&format!("{script}.default")));
+            default.clone()
+        };
         for (set, options) in &OPTION_SETS[1..] {
             let mut args = vec![script];
             args.extend_from_slice(options);
             let actual = render(&args);
             let name = format!("{script}.{set}");
             if actual == default {
-                // The options do not touch this script: the default golden file covers it, and a
-                // copy of it would only hide that.
+                // The options do not touch this script: the default golden file covers it, and an
+                // empty diff would only hide that.
                 assert!(
-                    !golden_path(&name).exists(),
-                    "{name}.ps1 repeats {script}.default.ps1: remove it"
+                    !diff_path(&name).exists(),
+                    "{name}.diff is empty: remove it"
                 );
             } else {
-                assert_golden(&actual, &name);
+                let label = format!("{script}.default.ps1");
+                assert_golden_diff(&golden_default, &label, &actual, &name);
+                expected.insert(diff_path(&name));
             }
         }
+        defaults.insert(script, golden_default);
     }
+    expected.insert(diff_path("revoke.from-journal"));
+    let present: BTreeSet<PathBuf> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let stray: Vec<&PathBuf> = present.difference(&expected).collect();
+    assert!(stray.is_empty(), "golden files no test checks: {stray:?}");
 }
 
 #[test]
@@ -121,7 +239,8 @@ fn revoke_from_journal_golden() {
         "--from-journal",
         journal.to_str().unwrap(),
     ]);
-    assert_golden(&actual, "revoke.from-journal");
+    let base = std::fs::read(golden_path("revoke.default")).unwrap();
+    assert_golden_diff(&base, "revoke.default.ps1", &actual, "revoke.from-journal");
 }
 
 #[test]

@@ -3,9 +3,10 @@
 
 use crate::common;
 
+use calperm::records::{Outcome, Record};
 use common::tenant::{
-    SimTenant, describe, in_scope, mailbox_records, monitor_on_default_calendars, outcome_counts,
-    permissions,
+    SimTenant, describe, in_scope, mailboxes, monitor_on_default_calendars, permissions,
+    typed_outcome_counts,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -93,8 +94,8 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     }
 
     // The report's counts match the state.
-    let records = mailbox_records(&first);
-    let counts = outcome_counts(&records);
+    let records = mailboxes(&first);
+    let counts = typed_outcome_counts(&records);
     assert_eq!(counts.get("failed"), None, "{}", describe(&first));
     let added = counts.get("added").copied().unwrap_or(0);
     let newly = in_scope(&before, MONITOR)
@@ -116,7 +117,7 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     assert!(
         records
             .iter()
-            .any(|r| r["outcome"] == "skipped" && r["kind"] == "monitor"),
+            .any(|r| r.outcome == Outcome::Skipped && r.kind.as_deref() == Some("monitor")),
         "the monitor's own mailbox is skipped"
     );
 
@@ -131,10 +132,10 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
         t.file("j2.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(second.status.code(), Some(0), "{}", describe(&second));
-    let counts = outcome_counts(&mailbox_records(&second));
+    let counts = typed_outcome_counts(&mailboxes(&second));
     for outcome in counts.keys() {
         assert!(
-            ["unchanged", "kept-higher", "skipped", "no-calendar"].contains(&outcome.as_str()),
+            ["unchanged", "kept-higher", "skipped", "no-calendar"].contains(outcome),
             "rerun: {counts:?}"
         );
     }
@@ -171,7 +172,7 @@ fn revoke_from_journal_restores_the_state_entry_for_entry() {
         "json",
     ]);
     assert_eq!(revoke.status.code(), Some(0), "{}", describe(&revoke));
-    let counts = outcome_counts(&mailbox_records(&revoke));
+    let counts = typed_outcome_counts(&mailboxes(&revoke));
     assert!(
         counts.contains_key("removed") && counts.contains_key("restored"),
         "{counts:?}"
@@ -203,13 +204,13 @@ fn ten_percent_throttling_still_grants_everything_and_shows_the_retries() {
         "10",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let records = mailbox_records(&out);
+    let records = mailboxes(&out);
     assert!(
-        !records.iter().any(|r| r["outcome"] == "failed"),
+        !records.iter().any(|r| r.outcome == Outcome::Failed),
         "{}",
         describe(&out)
     );
-    let retries: u64 = records.iter().map(|r| r["retries"].as_u64().unwrap()).sum();
+    let retries: u32 = records.iter().map(|r| r.retries).sum();
     assert!(retries > 0, "throttling must show as retries in the report");
     let after = t.now();
     assert!(
@@ -268,19 +269,14 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
         "{stderr}"
     );
     // The journal holds every record received before the crash.
-    let journal_records: Vec<Value> = std::fs::read_to_string(&journal)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let done_before: Vec<String> = journal_records
+    let journal_records: Vec<Record> = common::records(&journal);
+    let done_before: Vec<String> = common::mailboxes(&journal_records)
         .iter()
-        .filter(|r| r["type"] == "mailbox")
-        .map(|r| r["mailbox"].as_str().unwrap().to_lowercase())
+        .map(|r| r.mailbox.to_lowercase())
         .collect();
     assert_eq!(
         done_before.len(),
-        mailbox_records(&crashed).len(),
+        mailboxes(&crashed).len(),
         "journal = records received"
     );
     assert!(
@@ -303,27 +299,29 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
         journal.to_str().unwrap(),
     ]);
     assert_eq!(resumed.status.code(), Some(0), "{}", describe(&resumed));
-    let records = mailbox_records(&resumed);
+    let records = mailboxes(&resumed);
     for r in &records {
-        let mailbox = r["mailbox"].as_str().unwrap().to_lowercase();
+        let mailbox = r.mailbox.to_lowercase();
         if done_before.contains(&mailbox) && mailbox != MONITOR {
             assert_eq!(
-                r["outcome"], "skipped",
-                "{mailbox} was done before the crash: {r}"
+                r.outcome,
+                Outcome::Skipped,
+                "{mailbox} was done before the crash: {r:?}"
             );
             assert_eq!(
-                r["calls"], 0,
+                r.calls, 0,
                 "{mailbox}: no Exchange call for a resumed mailbox"
             );
         }
     }
     // Every mailbox got exactly one grant across both runs.
     let mut adds: BTreeMap<String, usize> = BTreeMap::new();
-    for r in journal_records.iter().chain(records.iter()) {
-        if r["type"] == "mailbox" && (r["outcome"] == "added" || r["outcome"] == "updated") {
-            *adds
-                .entry(r["mailbox"].as_str().unwrap().to_lowercase())
-                .or_default() += 1;
+    for r in common::mailboxes(&journal_records)
+        .into_iter()
+        .chain(records.iter())
+    {
+        if matches!(r.outcome, Outcome::Added | Outcome::Updated) {
+            *adds.entry(r.mailbox.to_lowercase()).or_default() += 1;
         }
     }
     assert!(adds.values().all(|n| *n == 1), "{adds:?}");
@@ -352,7 +350,7 @@ fn what_if_reads_everything_and_changes_nothing() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let counts = outcome_counts(&mailbox_records(&out));
+    let counts = typed_outcome_counts(&mailboxes(&out));
     assert!(
         counts.contains_key("would-add") && counts.contains_key("would-update"),
         "{counts:?}"
@@ -372,7 +370,7 @@ fn audit_fails_before_the_grant_and_passes_after() {
     let t = SimTenant::demo();
     let before = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(before.status.code(), Some(1), "{}", describe(&before));
-    let counts = outcome_counts(&mailbox_records(&before));
+    let counts = typed_outcome_counts(&mailboxes(&before));
     assert!(
         counts.contains_key("missing")
             && counts.contains_key("below")
@@ -426,7 +424,7 @@ fn exchange_server_connection_runs_the_same_grant() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let counts = outcome_counts(&mailbox_records(&out));
+    let counts = typed_outcome_counts(&mailboxes(&out));
     assert!(!counts.contains_key("failed"), "{counts:?}");
     assert!(counts.contains_key("added"), "{counts:?}");
     let after = t.now();
@@ -463,17 +461,17 @@ fn include_exclude_and_csv_scope() {
         "--format",
         "json",
     ]);
-    let records = mailbox_records(&out);
+    let records = mailboxes(&out);
     assert_eq!(records.len(), 3, "{}", describe(&out));
     let by = |m: &str| {
         records
             .iter()
-            .find(|r| r["mailbox"].as_str().unwrap().eq_ignore_ascii_case(m))
+            .find(|r| r.mailbox.eq_ignore_ascii_case(m))
             .unwrap()
     };
-    assert_eq!(by(&second)["outcome"], "skipped");
-    assert_eq!(by("ghost@contoso.com")["outcome"], "failed");
-    assert_eq!(by("ghost@contoso.com")["kind"], "not-found");
+    assert_eq!(by(&second).outcome, Outcome::Skipped);
+    assert_eq!(by("ghost@contoso.com").outcome, Outcome::Failed);
+    assert_eq!(by("ghost@contoso.com").kind.as_deref(), Some("not-found"));
 
     let csv = t.file("mailboxes.csv");
     std::fs::write(&csv, format!("Name,PrimarySmtpAddress\nA,{first}\n")).unwrap();
@@ -486,14 +484,9 @@ fn include_exclude_and_csv_scope() {
         "--format",
         "json",
     ]);
-    let records = mailbox_records(&out);
+    let records = mailboxes(&out);
     assert_eq!(records.len(), 1, "{}", describe(&out));
-    assert!(
-        records[0]["mailbox"]
-            .as_str()
-            .unwrap()
-            .eq_ignore_ascii_case(&first)
-    );
+    assert!(records[0].mailbox.eq_ignore_ascii_case(&first));
 }
 
 #[test]
@@ -528,11 +521,11 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
 
     let out = t.run(&["grant", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let records = mailbox_records(&out);
+    let records = mailboxes(&out);
     assert!(
         !records
             .iter()
-            .any(|r| r["outcome"] == "failed" || r["outcome"] == "no-calendar"),
+            .any(|r| matches!(r.outcome, Outcome::Failed | Outcome::NoCalendar)),
         "{}",
         describe(&out)
     );
@@ -606,17 +599,17 @@ fn audit_finds_the_default_calendar_by_folder_type_not_by_the_guessed_name() {
     );
     let audit = t.run(&["audit", "--monitor", MONITOR, "--format", "json"]);
     assert_eq!(audit.status.code(), Some(1), "{}", describe(&audit));
-    let records = mailbox_records(&audit);
+    let records = mailboxes(&audit);
     let lukas = records
         .iter()
-        .find(|r| r["mailbox"] == "lukas.weber@contoso.com")
+        .find(|r| r.mailbox == "lukas.weber@contoso.com")
         .unwrap();
-    assert_eq!(lukas["outcome"], "missing", "{lukas}");
-    assert_eq!(lukas["folder"], "Calendar", "{lukas}");
+    assert_eq!(lukas.outcome, Outcome::Missing, "{lukas:?}");
+    assert_eq!(lukas.folder.as_deref(), Some("Calendar"), "{lukas:?}");
     assert!(
         records
             .iter()
-            .filter(|r| r["mailbox"] != "lukas.weber@contoso.com")
-            .all(|r| r["outcome"] == "meets" || r["outcome"] == "skipped")
+            .filter(|r| r.mailbox != "lukas.weber@contoso.com")
+            .all(|r| matches!(r.outcome, Outcome::Meets | Outcome::Skipped))
     );
 }

@@ -111,8 +111,8 @@ fn assert_golden_diff(base: &[u8], base_label: &str, actual: &[u8], name: &str) 
         Data::read_from(&path, Some(DataFormat::Text)).raw()
     );
     let stored = std::fs::read_to_string(&path).unwrap();
-    let patched = apply_unified_diff(&base, &stored)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let patched =
+        apply_unified_diff(&base, &stored).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
         patched == actual,
         "{base_label} patched with {} is not the rendering",

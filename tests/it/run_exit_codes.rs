@@ -5,10 +5,10 @@
 
 use crate::common;
 
-use common::{Sandbox, pwsh, sh_quote};
-use predicates::prelude::*;
 #[cfg(unix)]
 use calperm::records::Record;
+use common::{Sandbox, pwsh, sh_quote};
+use predicates::prelude::*;
 
 const INSTALL_URL: &str =
     "https://learn.microsoft.com/powershell/scripting/install/installing-powershell";
@@ -91,7 +91,8 @@ exit 1
 fn exit_2_when_the_monitor_is_not_found() {
     let sandbox = Sandbox::new();
     let message = "The operation couldn't be performed because object 'nobody' couldn't be found on 'AM0PR01A001DC01.EURPR01A001.prod.outlook.com'.";
-    let fatal = serde_json::json!({"type": "fatal", "kind": "monitor-not-found", "message": message});
+    let fatal =
+        serde_json::json!({"type": "fatal", "kind": "monitor-not-found", "message": message});
     let output = run(
         &sandbox,
         &format!(

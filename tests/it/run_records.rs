@@ -116,7 +116,10 @@ fn records_are_counted_and_reported_in_a_summary_and_a_table() {
     assert_eq!(mailboxes[0].mailbox, "anna@contoso.com");
     assert_eq!(mailboxes[0].retries, 2);
     assert_eq!(mailboxes[1].outcome, Outcome::KeptHigher);
-    assert_eq!(mailboxes[1].previous.as_deref(), Some(&["Editor".to_string()][..]));
+    assert_eq!(
+        mailboxes[1].previous.as_deref(),
+        Some(&["Editor".to_string()][..])
+    );
 }
 
 #[test]
@@ -290,9 +293,7 @@ fn report_file_gets_the_same_report() {
 #[test]
 fn an_unwritable_report_file_fails_before_anything_runs() {
     let sandbox = Sandbox::new();
-    sandbox.fake_grant(
-        "record '{\"type\":\"start\",\"script\":\"grant\"}'\ntouch ran.txt\n",
-    );
+    sandbox.fake_grant("record '{\"type\":\"start\",\"script\":\"grant\"}'\ntouch ran.txt\n");
     sandbox
         .fake_cmd()
         .args(["run", "grant", "--report", "/nonexistent/dir/report.txt"])

@@ -2,6 +2,7 @@
 //! `calperm run … --simulate` against it, and readers for the saved state and the JSON report.
 
 use super::calperm;
+use calperm::records::{Mailbox, Record};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -229,6 +230,27 @@ pub fn mailbox_records(output: &Output) -> Vec<Value> {
         .into_iter()
         .filter(|r| r["type"] == "mailbox")
         .collect()
+}
+
+/// The mailbox records of a `--format json` report, parsed as calperm's own records.
+pub fn mailboxes(output: &Output) -> Vec<Mailbox> {
+    records(output)
+        .into_iter()
+        .filter_map(|r| match serde_json::from_value(r.clone()) {
+            Ok(Record::Mailbox(m)) => Some(m),
+            Ok(_) => None,
+            Err(e) => panic!("{e}: {r}"),
+        })
+        .collect()
+}
+
+/// How many mailboxes ended with each outcome.
+pub fn typed_outcome_counts(mailboxes: &[Mailbox]) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for m in mailboxes {
+        *counts.entry(m.outcome.as_str()).or_default() += 1;
+    }
+    counts
 }
 
 pub fn outcome_counts(records: &[Value]) -> BTreeMap<String, usize> {

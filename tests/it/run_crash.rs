@@ -216,6 +216,19 @@ fn ctrl_c(sandbox: &Sandbox, mut command: std::process::Command) {
 #[cfg(target_os = "linux")]
 #[test]
 fn sigint_to_calperm_alone_is_passed_on_to_pwsh() {
+    signal_to_calperm_alone(libc::SIGINT);
+}
+
+/// SIGTERM and SIGHUP (a closed terminal, a service manager) stop the run as Ctrl-C does.
+#[cfg(target_os = "linux")]
+#[test]
+fn sigterm_and_sighup_to_calperm_stop_pwsh_as_ctrl_c_does() {
+    signal_to_calperm_alone(libc::SIGTERM);
+    signal_to_calperm_alone(libc::SIGHUP);
+}
+
+#[cfg(target_os = "linux")]
+fn signal_to_calperm_alone(signal: libc::c_int) {
     let sandbox = Sandbox::new();
     sandbox.fake_grant(
         r#"
@@ -241,14 +254,14 @@ record '{"type":"end","exitCode":0}'
     let sent = Instant::now();
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     // SAFETY: kill(2) on our own child, not yet reaped.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     let output = child.wait_with_output().unwrap();
     let err = common::stderr(&output);
     assert!(
         sent.elapsed() < Duration::from_secs(20),
-        "pwsh was not interrupted: {err}"
+        "signal {signal}: pwsh was not interrupted: {err}"
     );
-    assert_eq!(output.status.code(), Some(4), "{err}");
+    assert_eq!(output.status.code(), Some(4), "signal {signal}: {err}");
     assert!(
         err.contains("calperm: error: interrupted; 2 records were received"),
         "{err}"

@@ -2,7 +2,6 @@
 
 use crate::cli::{Cli, Command, ListFormat, RunArgs, Script, TemplatesCommand};
 use crate::config;
-use crate::error::Failure;
 use crate::run::plan::Workflow;
 use crate::script::Target;
 use crate::{locale, render, run};
@@ -55,7 +54,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Templates {
             command: TemplatesCommand::Export { dir },
         } => {
-            export_templates(&dir)?;
+            render::export(&dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
@@ -151,36 +150,6 @@ fn print_locales(format: ListFormat) -> Result<()> {
                 )?;
             }
         }
-    }
-    Ok(())
-}
-
-fn export_templates(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut skipped = Vec::new();
-    for (name, source) in render::TEMPLATES {
-        let path = dir.join(format!("{name}{}", render::TEMPLATE_EXTENSION));
-        if path.exists() {
-            skipped.push(path.display().to_string());
-            continue;
-        }
-        std::fs::write(&path, source).with_context(|| format!("writing {}", path.display()))?;
-    }
-    eprintln!(
-        "calperm: wrote {} templates to {}",
-        render::TEMPLATES.len() - skipped.len(),
-        dir.display()
-    );
-    if !skipped.is_empty() {
-        return Err(Failure::usage(
-            format!(
-                "kept {} existing file(s): {}",
-                skipped.len(),
-                skipped.join(", ")
-            ),
-            "export into an empty directory to get fresh copies",
-        )
-        .into());
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! The command line: commands and options, nothing else. Validation lives in `config.rs`.
+//! The command line: commands and options, nothing else. Validation lives in `config`.
 //!
 //! House rules: every option has a doc comment (that is its help), options that take a value have
 //! an uppercase `value_name`, and defaults are the manual's values.

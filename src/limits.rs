@@ -1,5 +1,5 @@
 //! The numeric ranges of the options that become script parameters: defined once here, checked
-//! in config.rs before anything renders, and rendered into the scripts' `ValidateRange`
+//! in `config` before anything renders, and rendered into the scripts' `ValidateRange`
 //! attributes, so the command line and a script run by hand accept the same values.
 
 use crate::error::Failure;

@@ -135,7 +135,7 @@ impl Connection {
 }
 
 /// The typed facts of one `calperm render`/`run` command that the runner needs; the template
-/// context (config.rs) is for templates only.
+/// context (`config`) is for templates only.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub script: Script,

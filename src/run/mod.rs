@@ -3,7 +3,7 @@
 //! One run, in order: prepare the simulation if asked (`simulate`), find pwsh (`pwsh`), open the
 //! journal and the report outputs, write the script to a private temp file (`script_file`),
 //! start `pwsh … -File <tmp.ps1> -RecordMarker <marker>` with stdout piped, then read its output
-//! line by line as it arrives (`stream`, `marker`): records go to the journal (appended and
+//! line by line as it arrives (`stream`, `marker`, `session`): records go to the journal (appended and
 //! flushed at once), the tally (`tally`), the report (`report`) and the progress bar
 //! (`progress`); every other line goes unchanged to calperm's stderr, so a device-code sign-in
 //! prompt reaches the user and calperm's stdout carries only the report. When pwsh has ended,
@@ -22,6 +22,7 @@ mod pwsh;
 mod report;
 mod resume;
 mod script_file;
+mod session;
 mod simulate;
 mod stream;
 mod tally;
@@ -40,8 +41,9 @@ use progress::Progress;
 pub use report::ReportFormat;
 use report::{Footer, Report};
 use script_file::ScriptFile;
+use session::Session;
 use simulate::Simulation;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -166,25 +168,18 @@ impl<'a> Run<'a> {
             journal_path,
             new_journal,
             guarded: true,
-            session: Session {
-                simulated_tenant: options.simulate.as_deref().map(|p| {
+            session: Session::new(
+                options.simulate.as_deref().map(|p| {
                     std::path::absolute(p)
                         .unwrap_or_else(|_| p.to_path_buf())
                         .to_string_lossy()
                         .into_owned()
                 }),
                 journal,
-                journal_error: None,
-                written: 0,
-                not_written: 0,
-                ack: None,
-                pid: None,
-                interrupted: interrupt.flag(),
+                interrupt.flag(),
                 report,
                 progress,
-                tally: Tally::default(),
-                part: Tally::default(),
-            },
+            ),
             interrupt,
             extra_env: Vec::new(),
         })
@@ -369,9 +364,6 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The hint of a `journal-mismatch` stop: the --resume / --from-journal journal is of another run.
-const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed";
-
 /// Turns the verdict into the exit code, or into the `Failure` that `error::report` prints.
 pub(crate) fn conclude(
     verdict: Verdict,
@@ -395,11 +387,9 @@ pub(crate) fn conclude(
                 .then(|| format!("the report lists them; to retry only what is not done: {again}"));
             Err(Failure::failures(message, hint).into())
         }
-        Verdict::Configuration(message) => Err(Failure::usage(
-            message,
-            if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") { JOURNAL_MISMATCH_HINT } else { "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed" },
-        )
-        .into()),
+        Verdict::Configuration(message) => {
+            Err(Failure::usage(message, verdict::configuration_hint(tally)).into())
+        }
         Verdict::Abnormal(reason) if not_written > 0 => {
             let after = if guarded {
                 "no change was made after the journal failed"
@@ -418,11 +408,24 @@ pub(crate) fn conclude(
         }
         Verdict::Abnormal(reason) => {
             let message = match tally.records {
-                0 => format!("{reason}; no record was received (journal: {})", journal.display()),
-                1 => format!("{reason}; 1 record was received and is in the journal {}", journal.display()),
-                n => format!("{reason}; {n} records were received and are all in the journal {}", journal.display()),
+                0 => format!(
+                    "{reason}; no record was received (journal: {})",
+                    journal.display()
+                ),
+                1 => format!(
+                    "{reason}; 1 record was received and is in the journal {}",
+                    journal.display()
+                ),
+                n => format!(
+                    "{reason}; {n} records were received and are all in the journal {}",
+                    journal.display()
+                ),
             };
-            let hint = if resumable { format!("resume with: {again}") } else { format!("run it again with: {again}") };
+            let hint = if resumable {
+                format!("resume with: {again}")
+            } else {
+                format!("run it again with: {again}")
+            };
             Err(Failure::pwsh_failed(message, Some(hint)).into())
         }
     }
@@ -454,128 +457,5 @@ fn wait(child: &Mutex<Child>) -> io::Result<ExitStatus> {
             return Ok(status);
         }
         std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Where each line of pwsh's output goes.
-pub(crate) struct Session {
-    /// Stamped on the start record: which simulated tenant the journal's run was against.
-    simulated_tenant: Option<String>,
-    journal: Journal,
-    journal_error: Option<String>,
-    /// Records in the journal, and records received after it failed.
-    written: u64,
-    not_written: u64,
-    /// pwsh's standard input, when the script awaits an acknowledgement before each change.
-    /// Dropping it tells the script to stop before its next change.
-    ack: Option<std::process::ChildStdin>,
-    /// The pwsh now running.
-    pid: Option<u32>,
-    interrupted: interrupt::Flag,
-    report: Report,
-    progress: Progress,
-    /// The whole run (every script of a workflow).
-    tally: Tally,
-    /// The script now running (or last run): its exit code is decided on this.
-    pub(crate) part: Tally,
-}
-
-/// Longest unreadable line quoted in a warning.
-const QUOTE_MAX: usize = 1000;
-
-impl Session {
-    /// Appends `record` to the journal. The first failure stops the run: no acknowledgement
-    /// is given any more, and pwsh is asked to stop.
-    fn journal_ok(&mut self, record: &Record) -> bool {
-        match self.journal.append(record) {
-            Ok(()) => {
-                self.written += 1;
-                true
-            }
-            Err(err) => {
-                self.not_written += 1;
-                self.progress.suspend(|| {
-                    eprintln!("calperm: warning: {err:#}; stopping the run before its next change")
-                });
-                self.journal_error = Some(format!(
-                    "the journal could not be written ({err:#}); the run was stopped before its next change"
-                ));
-                self.ack = None;
-                if let Some(pid) = self.pid {
-                    pwsh::interrupt(pid);
-                }
-                false
-            }
-        }
-    }
-}
-
-impl stream::Handler for Session {
-    fn text(&mut self, raw: &[u8]) {
-        // A line that is not finished yet may be a prompt: keep the bar off its line until it is.
-        let complete = raw.ends_with(b"\n");
-        if !complete {
-            self.progress.pause();
-        }
-        self.progress.suspend(|| {
-            let mut stderr = io::stderr().lock();
-            let _ = stderr.write_all(raw).and_then(|()| stderr.flush());
-        });
-        if complete {
-            self.progress.resume();
-        }
-    }
-
-    fn record(&mut self, mut record: Record) {
-        if let Record::Start(start) = &mut record {
-            start.simulated_tenant.clone_from(&self.simulated_tenant);
-            start.started_at = Some(crate::delta::utc_now());
-        }
-        let journaled = if self.journal_error.is_none() {
-            self.journal_ok(&record)
-        } else {
-            self.not_written += 1;
-            false
-        };
-        if let Record::Intent(_) = record {
-            // The script changes nothing until it reads this line; a closed pipe stops it.
-            if journaled && !self.interrupted.is_set() {
-                if let Some(ack) = &mut self.ack
-                    && ack.write_all(b"ok\n").and_then(|()| ack.flush()).is_err()
-                {
-                    self.ack = None;
-                }
-            } else {
-                self.ack = None;
-            }
-            return;
-        }
-        self.tally.add(&record);
-        self.part.add(&record);
-        self.report.record(&record);
-        match &record {
-            Record::Start(start) => self.progress.expect(start.total),
-            Record::Mailbox(m) => self.progress.mailbox(&m.mailbox),
-            Record::Step(step) => self.progress.note(&step.step),
-            Record::Item(item) => self.progress.note(&item.item),
-            _ => {}
-        }
-    }
-
-    fn unreadable(&mut self, number: u64, raw: &[u8]) {
-        self.tally.unreadable += 1;
-        self.part.unreadable += 1;
-        let line = String::from_utf8_lossy(marker::trim_line_ending(raw));
-        let quoted: String = if line.chars().count() > QUOTE_MAX {
-            line.chars()
-                .take(QUOTE_MAX)
-                .chain(std::iter::once('…'))
-                .collect()
-        } else {
-            line.into_owned()
-        };
-        self.progress.suspend(|| {
-            eprintln!("calperm: warning: unreadable record on output line {number}: {quoted}")
-        });
     }
 }

@@ -2,7 +2,7 @@
 //! by the user, removed when the run ends (also after Ctrl-C, which calperm catches).
 //!
 //! The `.ps1` suffix matters: `pwsh -File` on Windows rejects other extensions, and
-//! `$PSScriptRoot` is empty without it. The text already starts with the UTF-8 BOM (render.rs).
+//! `$PSScriptRoot` is empty without it. The text already starts with the UTF-8 BOM (`render`).
 
 use anyhow::{Context, Result};
 use std::io::Write;

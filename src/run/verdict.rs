@@ -57,6 +57,18 @@ const CONFIGURATION_FATALS: [&str; 4] = [
     "journal-mismatch",
 ];
 
+/// The hint of a `journal-mismatch` stop: the --resume / --from-journal journal is of another run.
+const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed";
+
+/// What to fix after a configuration stop (`Verdict::Configuration`).
+pub(crate) fn configuration_hint(tally: &Tally) -> &'static str {
+    if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") {
+        JOURNAL_MISMATCH_HINT
+    } else {
+        "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed"
+    }
+}
+
 /// Decides the outcome. `trouble` names a problem on calperm's side (reading pwsh's output,
 /// writing the journal) that makes the run's record incomplete.
 pub(crate) fn decide(

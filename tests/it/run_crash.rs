@@ -391,3 +391,52 @@ fn a_journal_write_failure_stops_the_script_before_its_next_change() {
     );
     assert!(sandbox.fake_processes().is_empty());
 }
+
+/// A run stopped while writing a record leaves half a line at the journal's end; resuming
+/// removes it (it was never acknowledged) instead of gluing the next record onto it.
+#[cfg(unix)]
+#[test]
+fn a_resumed_journal_with_a_cut_off_last_line_is_repaired_not_glued() {
+    let sandbox = Sandbox::new();
+    sandbox.fake_grant(
+        r#"
+record '{"type":"start","script":"grant","monitor":"Monitor","accessRights":"Reviewer","calpermVersion":"0.1.0"}'
+for m in anna bert carl dora emil; do
+    mailbox "$m@contoso.com" added
+done
+record '{"type":"end","exitCode":0}'
+"#,
+    );
+    let journal = sandbox.file("j.jsonl");
+    sandbox
+        .fake_cmd()
+        .args(["run", "grant", "--journal"])
+        .arg(&journal)
+        .assert()
+        .success();
+    let full = std::fs::read_to_string(&journal).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    assert_eq!(lines.len(), 7, "{full}");
+    // The start, two mailboxes, then half of the third.
+    let cut = format!(
+        "{}\n{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        lines[2],
+        &lines[3][..lines[3].len() / 2]
+    );
+    std::fs::write(&journal, &cut).unwrap();
+    let output = sandbox
+        .fake_cmd()
+        .args(["run", "grant", "--resume"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("cut off mid-write"), "{err}");
+    // Every line is a record again: 3 kept, 7 from the resumed run.
+    let records = common::records(&journal);
+    assert_eq!(records.len(), 10, "{records:?}");
+    assert!(matches!(records[3], Record::Start(_)), "{records:?}");
+}

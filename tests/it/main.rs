@@ -1,4 +1,4 @@
-//! calperm's integration tests, one binary: each module was one file of tests. Run one module
+//! calperm's integration tests, one binary with a module per subject. Run one module
 //! with `cargo test --test it <module>::`, e.g. `cargo test --test it render::`.
 //!
 //! Tests that need PowerShell run with pwsh on PATH:
@@ -18,6 +18,7 @@ mod input_edges;
 mod journal_trust;
 mod render;
 mod rights;
+// The fake pwsh these runner tests use is POSIX sh.
 #[cfg(unix)]
 mod run_crash;
 mod run_exit_codes;

@@ -13,7 +13,8 @@ use predicates::prelude::*;
 const INSTALL_URL: &str =
     "https://learn.microsoft.com/powershell/scripting/install/installing-powershell";
 
-/// `calperm run grant` with the fake pwsh running `body`.
+/// `calperm run grant` with the fake pwsh running `body`. The fake is POSIX sh, so the tests
+/// that use it are Unix-only (`cfg(unix)`).
 #[cfg(unix)]
 fn run(sandbox: &Sandbox, body: &str) -> std::process::Output {
     sandbox.fake_grant(body);

@@ -7,7 +7,7 @@
 //! mid-write) is the last line of the file, and a resumed run removes it before appending.
 
 use crate::error::Failure;
-use crate::records::{Intent, Mailbox, Outcome, Record};
+use crate::records::{Intent, Mailbox, MailboxKind, Outcome, Record};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -82,6 +82,29 @@ impl Journal {
         &self.path
     }
 
+    /// A handle to read back what this run appends, from the journal's present end (call it
+    /// before the first `append`). None for a pipe or a device, which cannot be read back.
+    pub fn read_back(&self) -> Option<ReadBack> {
+        let meta = self.file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let file = File::open(&self.path).ok()?;
+        // The file being written, not another put at its path since.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let other = file.metadata().ok()?;
+            if (other.dev(), other.ino()) != (meta.dev(), meta.ino()) {
+                return None;
+            }
+        }
+        Some(ReadBack {
+            file,
+            start: meta.len(),
+        })
+    }
+
     /// Appends one record as a JSON line and flushes it to the operating system.
     pub fn append(&mut self, record: &Record) -> Result<()> {
         let mut line =
@@ -105,6 +128,48 @@ impl Journal {
         self.file
             .sync_data()
             .with_context(|| format!("writing the journal {} to disk", self.path.display()))
+    }
+}
+
+/// A journal's records from one offset on, read back through a handle of its own: the rows a
+/// report prints without having kept them.
+pub struct ReadBack {
+    file: File,
+    start: u64,
+}
+
+impl ReadBack {
+    /// Calls `each` with every mailbox record from the start on, in order, until it returns
+    /// false. A line that is not a record is passed over: it can only be a write cut short when
+    /// the journal failed, and that record was never counted as written.
+    pub fn mailboxes(&self, each: &mut dyn FnMut(Mailbox) -> bool) -> Result<()> {
+        // `append` writes the tag first: other records (intents, half of a grant's lines) are
+        // passed over unparsed.
+        const OTHER: &[u8] = b"{\"type\":\"";
+        const MAILBOX: &[u8] = b"{\"type\":\"mailbox\"";
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(self.start))
+            .context("reading the journal back")?;
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            if reader
+                .read_until(b'\n', &mut raw)
+                .context("reading the journal back")?
+                == 0
+            {
+                return Ok(());
+            }
+            if raw.starts_with(OTHER) && !raw.starts_with(MAILBOX) {
+                continue;
+            }
+            if let Ok(Record::Mailbox(m)) = serde_json::from_slice::<Record>(&raw)
+                && !each(m)
+            {
+                return Ok(());
+            }
+        }
     }
 }
 
@@ -300,11 +365,6 @@ pub fn done_mailboxes(records: &[Record]) -> BTreeSet<String> {
         .collect()
 }
 
-/// `kind` of a change that a grant journal shows only by its intent: the run stopped after
-/// calperm had acknowledged it and before the mailbox's record arrived, so the change may or
-/// may not have been made. `revoke --from-journal` decides from the live state.
-pub const UNCONFIRMED: &str = "unconfirmed";
-
 /// The changes a grant journal recorded, the first one per mailbox (its `previous` is the state
 /// before any grant): what `revoke --from-journal` undoes. An intent that no mailbox record of
 /// the same run answered counts as a change with kind `unconfirmed`.
@@ -359,7 +419,7 @@ fn unconfirmed_change(intent: Intent) -> Option<Mailbox> {
         folder_identity: Some(intent.folder_identity),
         previous: intent.previous,
         rights: intent.rights,
-        kind: Some(UNCONFIRMED.into()),
+        kind: Some(MailboxKind::Unconfirmed),
         message: Some("the run stopped while this change was being made".into()),
         retries: 0,
         calls: 0,
@@ -456,16 +516,16 @@ mod tests {
             intent("c@x", "add", Some(&[])),
         ];
         let changes = grant_changes(&records);
-        let kinds: Vec<(&str, Outcome, Option<&str>)> = changes
+        let kinds: Vec<(&str, Outcome, Option<&MailboxKind>)> = changes
             .iter()
-            .map(|m| (m.mailbox.as_str(), m.outcome, m.kind.as_deref()))
+            .map(|m| (m.mailbox.as_str(), m.outcome, m.kind.as_ref()))
             .collect();
         assert_eq!(
             kinds,
             [
                 ("a@x", Outcome::Added, None),
-                ("b@x", Outcome::Updated, Some(UNCONFIRMED)),
-                ("c@x", Outcome::Added, Some(UNCONFIRMED)),
+                ("b@x", Outcome::Updated, Some(&MailboxKind::Unconfirmed)),
+                ("c@x", Outcome::Added, Some(&MailboxKind::Unconfirmed)),
             ]
         );
         assert_eq!(

@@ -13,7 +13,7 @@
 
 use crate::error::Failure;
 use crate::journal;
-use crate::records::{Mailbox, Outcome, Record};
+use crate::records::{Mailbox, MailboxKind, Outcome, Record};
 use crate::rights::{self, Role};
 use anyhow::Result;
 use serde::Serialize;
@@ -373,7 +373,7 @@ fn grant_undo(path: &Path, identity: &RunIdentity, records: &[Record]) -> Result
     // Changes the journal shows only by an intent that no mailbox record answered.
     let unconfirmed: Vec<Mailbox> = journal::grant_changes(records)
         .into_iter()
-        .filter(|m| m.kind.as_deref() == Some(journal::UNCONFIRMED))
+        .filter(|m| m.kind == Some(MailboxKind::Unconfirmed))
         .collect();
     for m in &unconfirmed {
         changes
@@ -447,8 +447,7 @@ fn grant_undo(path: &Path, identity: &RunIdentity, records: &[Record]) -> Result
             },
             granted,
             previous,
-            uncertain: first.kind.as_deref() == Some(journal::UNCONFIRMED)
-                && first.previous.is_none(),
+            uncertain: first.kind == Some(MailboxKind::Unconfirmed) && first.previous.is_none(),
         });
     }
     Ok(undo)

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod journal_check;
 pub mod limits;
 pub mod locale;
+mod names;
 pub mod powershell;
 pub mod records;
 pub mod render;

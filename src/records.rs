@@ -8,6 +8,7 @@
 //! Field names are camelCase, as PowerShell's `ConvertTo-Json` writes them from the scripts'
 //! ordered hashtables. Unknown fields are ignored so that an overridden template may add some.
 
+use crate::names::names;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,55 +94,34 @@ pub struct Monitor {
     pub tenant_id: Option<String>,
 }
 
-/// Per-mailbox outcomes (design.md "Outcomes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Added,
-    Updated,
-    Unchanged,
-    KeptHigher,
-    WouldAdd,
-    WouldUpdate,
-    /// audit: the monitor's rights meet the target.
-    Meets,
-    /// audit: the monitor has an entry below the target.
-    Below,
-    /// audit: the monitor has no entry.
-    Missing,
-    Removed,
-    Restored,
-    Absent,
-    WouldRemove,
-    WouldRestore,
-    Skipped,
-    NoCalendar,
-    Failed,
+names! {
+    /// Per-mailbox outcomes (design.md "Outcomes"). The scripts get the failing ones rendered
+    /// from here (`failure_outcomes`).
+    pub enum Outcome {
+        Added = "added",
+        Updated = "updated",
+        Unchanged = "unchanged",
+        KeptHigher = "kept-higher",
+        WouldAdd = "would-add",
+        WouldUpdate = "would-update",
+        /// audit: the monitor's rights meet the target.
+        Meets = "meets",
+        /// audit: the monitor has an entry below the target.
+        Below = "below",
+        /// audit: the monitor has no entry.
+        Missing = "missing",
+        Removed = "removed",
+        Restored = "restored",
+        Absent = "absent",
+        WouldRemove = "would-remove",
+        WouldRestore = "would-restore",
+        Skipped = "skipped",
+        NoCalendar = "no-calendar",
+        Failed = "failed",
+    }
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Added => "added",
-            Outcome::Updated => "updated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::KeptHigher => "kept-higher",
-            Outcome::WouldAdd => "would-add",
-            Outcome::WouldUpdate => "would-update",
-            Outcome::Meets => "meets",
-            Outcome::Below => "below",
-            Outcome::Missing => "missing",
-            Outcome::Removed => "removed",
-            Outcome::Restored => "restored",
-            Outcome::Absent => "absent",
-            Outcome::WouldRemove => "would-remove",
-            Outcome::WouldRestore => "would-restore",
-            Outcome::Skipped => "skipped",
-            Outcome::NoCalendar => "no-calendar",
-            Outcome::Failed => "failed",
-        }
-    }
-
     /// Whether a resumed grant may skip a mailbox that ended with this outcome.
     pub fn is_done(self) -> bool {
         matches!(
@@ -157,6 +137,105 @@ impl Outcome {
     /// Whether this outcome makes the run exit 1.
     pub fn is_failure(self) -> bool {
         matches!(self, Outcome::Failed | Outcome::Below | Outcome::Missing)
+    }
+
+    /// The outcomes that make the run exit 1, by name: the scripts set their exit code from it.
+    pub fn failure_names() -> Vec<&'static str> {
+        Outcome::ALL
+            .iter()
+            .filter(|o| o.is_failure())
+            .map(|o| o.as_str())
+            .collect()
+    }
+}
+
+names! {
+    /// Why a mailbox `failed` or was `skipped` (a mailbox record's `kind`). A name the list does
+    /// not know is kept as `Unknown`, so a script that reports a new one still parses.
+    pub enum MailboxKind or Unknown {
+        /// failed: Exchange does not know the mailbox or its calendar.
+        NotFound = "not-found",
+        /// failed: the signed-in account may not read or change the calendar's permissions.
+        AccessDenied = "access-denied",
+        /// failed: throttled or transient, and the retries were spent.
+        Throttled = "throttled",
+        /// failed: anything else (the message says what).
+        Other = "other",
+        /// failed: the run was stopped before this mailbox was changed.
+        Interrupted = "interrupted",
+        /// skipped: the monitor's own mailbox.
+        Monitor = "monitor",
+        /// skipped: matched `--exclude`.
+        Excluded = "excluded",
+        /// skipped: done in the `--resume` journal.
+        Resumed = "resumed",
+        /// skipped: a delta run's new mailbox that Exchange cannot use yet.
+        NotYetUsable = "not-yet-usable",
+        /// skipped (revoke): the monitor's entry changed since the grant; left as it is.
+        Changed = "changed",
+        /// skipped (revoke): the grant stopped while adding, so the entry may be older.
+        Uncertain = "uncertain",
+        /// skipped (revoke): restoring would raise rights the grant did not set.
+        Refused = "refused",
+        /// Written by calperm into a journal, never by a script: a change known only by its
+        /// intent (journal.rs).
+        Unconfirmed = "unconfirmed",
+    }
+}
+
+impl MailboxKind {
+    /// The kinds a failed mailbox is reported with (design.md "Outcomes"): the scripts map
+    /// Exchange's error classes onto these.
+    pub const FAILURES: [MailboxKind; 4] = [
+        MailboxKind::NotFound,
+        MailboxKind::AccessDenied,
+        MailboxKind::Throttled,
+        MailboxKind::Other,
+    ];
+
+    /// Skips that are the run working as asked (the monitor, `--exclude`, a resumed mailbox):
+    /// the table leaves them out.
+    pub fn is_expected_skip(&self) -> bool {
+        matches!(
+            self,
+            MailboxKind::Resumed | MailboxKind::Monitor | MailboxKind::Excluded
+        )
+    }
+}
+
+names! {
+    /// Why a script stopped (a `fatal` record's `kind`; `Stop-CalpermRun -Kind`).
+    pub enum FatalKind or Unknown {
+        /// The monitor does not exist.
+        MonitorNotFound = "monitor-not-found",
+        /// The monitor names more than one recipient.
+        MonitorAmbiguous = "monitor-ambiguous",
+        /// The monitor cannot hold folder permissions.
+        MonitorInvalid = "monitor-invalid",
+        /// The `--resume` / `--from-journal` journal is of another monitor or tenant.
+        JournalMismatch = "journal-mismatch",
+        /// More than one Entra application has the app name.
+        AppAmbiguous = "app-ambiguous",
+        /// Could not connect to Exchange.
+        Connect = "connect",
+        /// A PowerShell module the script needs is not installed.
+        ModuleMissing = "module-missing",
+        /// calperm stopped the run (interrupted, or its journal could not be written).
+        Stopped = "stopped",
+        Other = "other",
+    }
+}
+
+impl FatalKind {
+    /// A configuration error: an option is wrong and nothing was changed (exit code 2).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            FatalKind::MonitorNotFound
+                | FatalKind::MonitorAmbiguous
+                | FatalKind::MonitorInvalid
+                | FatalKind::JournalMismatch
+        )
     }
 }
 
@@ -182,10 +261,9 @@ pub struct Mailbox {
     /// The monitor's rights after the change (or wanted, with -WhatIf).
     #[serde(default)]
     pub rights: Option<Vec<String>>,
-    /// For `failed`: not-found, access-denied, throttled, other. For `skipped`: monitor, excluded,
-    /// resumed, not-yet-usable (a delta run's new mailbox Exchange cannot use yet).
+    /// Why it `failed` or was `skipped`.
     #[serde(default)]
-    pub kind: Option<String>,
+    pub kind: Option<MailboxKind>,
     #[serde(default)]
     pub message: Option<String>,
     /// Throttled or transient calls that were retried.
@@ -220,7 +298,8 @@ pub struct Intent {
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub step: String,
-    /// ok, changed, unchanged, not-applicable, would-change, skipped, failed.
+    /// As the scripts name it (templates/_records.ps1.hbs lists them): calperm tells only
+    /// `failed` apart and shows the rest as written.
     pub outcome: String,
     #[serde(default)]
     pub message: Option<String>,
@@ -230,7 +309,8 @@ pub struct Step {
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     pub item: String,
-    /// created, unchanged, updated, would-create, skipped, failed.
+    /// As the scripts name it (templates/_records.ps1.hbs lists them): calperm tells only
+    /// `failed` apart and shows the rest as written.
     pub outcome: String,
     #[serde(default)]
     pub name: Option<String>,
@@ -305,9 +385,7 @@ pub struct Warning {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fatal {
-    /// monitor-not-found, monitor-ambiguous, monitor-invalid (cannot hold folder permissions),
-    /// connect, module-missing, other.
-    pub kind: String,
+    pub kind: FatalKind,
     pub message: String,
 }
 
@@ -343,16 +421,87 @@ mod tests {
         assert_eq!(m.previous.as_deref(), Some(&["Editor".to_string()][..]));
         assert_eq!(m.calls, 2);
     }
+}
+
+#[cfg(test)]
+mod vocabulary {
+    use super::*;
+    use regex::Regex;
+    use std::collections::BTreeSet;
+
+    /// The kinds the built-in templates write literally, by the pattern that writes them.
+    fn written(patterns: &[&str]) -> BTreeSet<String> {
+        let patterns: Vec<Regex> = patterns.iter().map(|p| Regex::new(p).unwrap()).collect();
+        crate::render::TEMPLATES
+            .iter()
+            .flat_map(|(_, source)| {
+                patterns
+                    .iter()
+                    .flat_map(|p| p.captures_iter(source).map(|c| c[1].to_string()))
+            })
+            .collect()
+    }
+
+    /// A kind a script reports that calperm does not list would still parse (as `Unknown`), but
+    /// the report and the exit code would not know what it means: add it to the enum.
+    #[test]
+    fn every_mailbox_kind_the_scripts_write_is_known() {
+        let kinds = written(&[r"(?i)\$record\.kind = '([^']+)'"]);
+        assert!(
+            kinds.contains("resumed") && kinds.contains("refused"),
+            "{kinds:?}"
+        );
+        for kind in &kinds {
+            assert!(
+                MailboxKind::from_name(kind).is_known(),
+                "{kind} is not a MailboxKind"
+            );
+        }
+    }
 
     #[test]
-    fn outcome_names_round_trip() {
-        for o in [
-            Outcome::KeptHigher,
-            Outcome::NoCalendar,
-            Outcome::WouldUpdate,
-        ] {
-            let json = serde_json::to_string(&o).unwrap();
-            assert_eq!(json, format!("\"{}\"", o.as_str()));
+    fn every_fatal_kind_the_scripts_write_is_known_and_every_one_is_written() {
+        let kinds = written(&[
+            r"-Kind '([^']+)'",
+            r"type = 'fatal'; kind = '([^']+)'",
+            r"@\{ Kind = '([^']+)'; Message",
+        ]);
+        for kind in &kinds {
+            assert!(
+                FatalKind::from_name(kind).is_known(),
+                "{kind} is not a FatalKind"
+            );
         }
+        let listed: BTreeSet<String> = FatalKind::NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(kinds, listed, "FatalKind lists a kind no script writes");
+    }
+
+    #[test]
+    fn an_unknown_kind_parses_and_is_written_back_as_it_was() {
+        let line =
+            r#"{"type":"mailbox","mailbox":"a@x","outcome":"failed","kind":"quota-exceeded"}"#;
+        let Record::Mailbox(m) = serde_json::from_str(line).unwrap() else {
+            panic!("mailbox expected")
+        };
+        assert_eq!(m.kind, Some(MailboxKind::Unknown("quota-exceeded".into())));
+        assert!(
+            serde_json::to_string(&m)
+                .unwrap()
+                .contains(r#""kind":"quota-exceeded""#)
+        );
+        let fatal: Record =
+            serde_json::from_str(r#"{"type":"fatal","kind":"journal-mismatch","message":"m"}"#)
+                .unwrap();
+        assert!(matches!(fatal, Record::Fatal(Fatal { kind, .. }) if kind.is_configuration()));
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_refused() {
+        let err = serde_json::from_str::<Outcome>(r#""half-done""#).unwrap_err();
+        assert!(err.to_string().contains("half-done"), "{err}");
+        assert_eq!(
+            serde_json::from_str::<Outcome>(r#""kept-higher""#).unwrap(),
+            Outcome::KeptHigher
+        );
     }
 }

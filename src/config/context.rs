@@ -6,6 +6,7 @@ use crate::cli::ScriptOptions;
 use crate::delta;
 use crate::journal_check::{self, JournalRun};
 use crate::limits::{self, Limits};
+use crate::records::{MailboxKind, Outcome};
 use crate::script::{Connection, Script};
 use crate::{locale, rights::Role};
 use serde::Serialize;
@@ -24,10 +25,9 @@ pub struct ScriptContext {
     pub monitor: String,
     pub access_rights: &'static str,
     pub locale: String,
-    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with `(eq connection "…")`.
+    /// `exo`, `exo-app`, `managed-identity`, `onprem` or `legacy-basic`: templates test it with
+    /// `(eq connection "…")`, and Exchange Online against Exchange Server with `(cloud connection)`.
     pub connection: &'static str,
-    /// Exchange Online (exo, exo-app): Get-EXO* cmdlets; otherwise Exchange Server cmdlet names.
-    pub cloud: bool,
     pub user_principal_name: Option<String>,
     pub app_id: Option<String>,
     pub organization: Option<String>,
@@ -80,6 +80,11 @@ pub struct ScriptContext {
     pub graph_app_id: &'static str,
     pub calendars_read_role_id: &'static str,
     pub ews_url: &'static str,
+    /// The mailbox outcomes that make a run exit 1 (records.rs `Outcome::is_failure`).
+    pub failure_outcomes: Vec<&'static str>,
+    /// The kinds a failed mailbox is reported with (records.rs `MailboxKind::FAILURES`).
+    pub failure_kinds: Vec<&'static str>,
+    pub csv_identity_columns: &'static [&'static str],
 }
 
 #[derive(Debug, Serialize)]
@@ -135,7 +140,6 @@ impl ScriptContext {
             access_rights: o.access_rights.name(),
             locale,
             connection: o.connection.name(),
-            cloud: o.connection.is_cloud(),
             user_principal_name: o.user_principal_name.clone(),
             app_id: o.app_id.clone(),
             organization: o.organization.clone(),
@@ -195,6 +199,12 @@ impl ScriptContext {
             graph_app_id: GRAPH_APP_ID,
             calendars_read_role_id: CALENDARS_READ_ROLE_ID,
             ews_url: EWS_URL,
+            failure_outcomes: Outcome::failure_names(),
+            failure_kinds: MailboxKind::FAILURES
+                .iter()
+                .filter_map(MailboxKind::known_name)
+                .collect(),
+            csv_identity_columns: &super::mailboxes_csv::IDENTITY_COLUMNS,
         }
     }
 }

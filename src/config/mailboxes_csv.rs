@@ -5,8 +5,9 @@ use crate::error::Failure;
 use anyhow::Result;
 use std::path::Path;
 
-/// Identity columns a `--mailboxes-csv` file may use, in order of preference.
-const CSV_IDENTITY_COLUMNS: [&str; 4] = [
+/// Identity columns a `--mailboxes-csv` file may use, in order of preference (the scripts get
+/// them rendered).
+pub(super) const IDENTITY_COLUMNS: [&str; 4] = [
     "PrimarySmtpAddress",
     "UserPrincipalName",
     "EmailAddress",
@@ -45,15 +46,13 @@ pub(super) fn check(path: &Path) -> Result<()> {
             .to_string()
         })
         .collect();
-    let has_identity_column = names.iter().any(|h| {
-        CSV_IDENTITY_COLUMNS
-            .iter()
-            .any(|c| h.eq_ignore_ascii_case(c))
-    });
+    let has_identity_column = names
+        .iter()
+        .any(|h| IDENTITY_COLUMNS.iter().any(|c| h.eq_ignore_ascii_case(c)));
     if !has_identity_column {
         let found = names.join(", ");
         let hint = if let Some(padded) = names.iter().find(|h| {
-            CSV_IDENTITY_COLUMNS
+            IDENTITY_COLUMNS
                 .iter()
                 .any(|c| h.trim().eq_ignore_ascii_case(c))
         }) {
@@ -66,7 +65,7 @@ pub(super) fn check(path: &Path) -> Result<()> {
         } else {
             format!(
                 "add a header row with one of: {}",
-                CSV_IDENTITY_COLUMNS.join(", ")
+                IDENTITY_COLUMNS.join(", ")
             )
         };
         return Err(Failure::usage(

@@ -8,7 +8,7 @@ use handlebars::Handlebars;
 use std::path::Path;
 
 /// Built-in templates: (name, source). Partials start with `_`.
-const TEMPLATES: &[(&str, &str)] = &[
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
         "_help_common",
         include_str!("../../templates/_help_common.ps1.hbs"),

@@ -47,13 +47,13 @@ mod tests {
     fn values_are_quoted_and_helpers_are_typed() {
         let out = hb()
             .render_template(
-                "$m = {{m}}; $n = {{int n}}; $b = {{bool b}}; $a = {{array a}}; [ValidateSet({{list a}})]",
-                &json!({"m": "O'Brien $(x)", "n": 6, "b": true, "a": ["x", "y’z"]}),
+                "$m = {{m}}; $n = {{int n}}; $b = {{bool b}}; $a = {{array a}}; [ValidateSet({{list a}})]; $o = {{or_empty m}}, {{or_empty none}}; '{{either a}}; {{either c}}'",
+                &json!({"m": "O'Brien $(x)", "n": 6, "b": true, "a": ["x", "y’z"], "c": ["a", "b", "c"], "none": null}),
             )
             .unwrap();
         assert_eq!(
             out,
-            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z'); [ValidateSet('x', 'y’’z')]"
+            "$m = 'O''Brien $(x)'; $n = 6; $b = $true; $a = @('x', 'y’’z'); [ValidateSet('x', 'y’’z')]; $o = 'O''Brien $(x)', ''; 'x or y’’z; a, b or c'"
         );
     }
 
@@ -77,5 +77,24 @@ mod tests {
             hb().render_template("{{array a}}", &json!({"a": [1]}))
                 .is_err()
         );
+        assert!(
+            hb().render_template("{{or_empty x}}", &json!({"x": 1}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn cloud_is_decided_by_the_connection() {
+        let render = |connection: &str| {
+            hb().render_template(
+                "{{#if (cloud c)}}EXO{{else}}Server{{/if}}",
+                &json!({ "c": connection }),
+            )
+        };
+        assert_eq!(render("exo").unwrap(), "EXO");
+        assert_eq!(render("managed-identity").unwrap(), "EXO");
+        assert_eq!(render("onprem").unwrap(), "Server");
+        assert_eq!(render("legacy-basic").unwrap(), "Server");
+        assert!(render("exchange").is_err());
     }
 }

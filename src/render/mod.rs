@@ -10,5 +10,8 @@ mod catalogue;
 mod engine;
 mod helpers;
 
+/// The built-in templates' sources, for tests that check what the scripts write.
+#[cfg(test)]
+pub(crate) use catalogue::TEMPLATES;
 pub use catalogue::{export, registry};
 pub use engine::{BOM, render};

@@ -134,7 +134,7 @@ impl<'a> Run<'a> {
         if let Some(report) = &options.report {
             journal::ensure_not_journal(&journal_path, report)?;
         }
-        let report = Report::open(options.format, options.report.as_deref())?;
+        let mut report = Report::open(options.format, options.report.as_deref())?;
         let resuming = target
             .resume_journal
             .as_deref()
@@ -158,6 +158,7 @@ impl<'a> Run<'a> {
                 journal_path.display()
             );
         }
+        report.read_back(|| journal.read_back());
         let progress = Progress::on_stderr();
         let interrupt = Interrupt::install(progress.bar());
         Ok(Run {

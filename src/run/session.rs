@@ -131,7 +131,7 @@ impl stream::Handler for Session {
         }
         self.tally.add(&record);
         self.part.add(&record);
-        self.report.record(&record);
+        self.report.record(&record, journaled);
         match &record {
             Record::Start(start) => self.progress.expect(start.total),
             Record::Mailbox(m) => self.progress.mailbox(&m.mailbox),

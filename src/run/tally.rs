@@ -3,12 +3,9 @@
 //! the exit code need; mailbox records themselves are not kept here.
 
 use crate::records::{
-    End, Fatal, Item, Monitor, Outcome, Part, Record, Setting, Start, Step, Warning,
+    End, Fatal, Item, MailboxKind, Monitor, Outcome, Part, Record, Setting, Start, Step, Warning,
 };
 use std::collections::BTreeMap;
-
-/// The kind of a mailbox a delta run skipped because Exchange does not know it yet.
-pub(crate) const NOT_YET_USABLE: &str = "not-yet-usable";
 
 /// Steps, items, settings, warnings and fatals kept for the summary; a script that emits more than this
 /// still has every one of them in the journal.
@@ -67,7 +64,7 @@ impl Tally {
                     Some("retried") => self.delta_retried += 1,
                     _ => {}
                 }
-                if m.kind.as_deref() == Some(NOT_YET_USABLE) {
+                if m.kind == Some(MailboxKind::NotYetUsable) {
                     self.not_yet_usable += 1;
                 }
                 if m.outcome.is_failure() {

@@ -8,7 +8,7 @@
 //! | 0 | otherwise |
 
 use super::tally::Tally;
-use crate::records::Outcome;
+use crate::records::{FatalKind, Outcome};
 
 /// How the pwsh process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,21 +48,15 @@ pub(crate) enum Verdict {
     Abnormal(String),
 }
 
-/// Fatal kinds that mean an option is wrong: a configuration error, nothing changed. A
-/// `journal-mismatch`: the --resume / --from-journal journal is of another monitor or tenant.
-const CONFIGURATION_FATALS: [&str; 4] = [
-    "monitor-not-found",
-    "monitor-ambiguous",
-    "monitor-invalid",
-    "journal-mismatch",
-];
-
 /// The hint of a `journal-mismatch` stop: the --resume / --from-journal journal is of another run.
 const JOURNAL_MISMATCH_HINT: &str = "pass the journal of a run for this monitor in this tenant, or drop --resume / --from-journal; nothing was changed";
 
 /// What to fix after a configuration stop (`Verdict::Configuration`).
 pub(crate) fn configuration_hint(tally: &Tally) -> &'static str {
-    if tally.fatal().is_some_and(|f| f.kind == "journal-mismatch") {
+    if tally
+        .fatal()
+        .is_some_and(|f| f.kind == FatalKind::JournalMismatch)
+    {
         JOURNAL_MISMATCH_HINT
     } else {
         "check --monitor: it must name exactly one mailbox, mail user or mail-enabled security group (its UPN or SMTP address is safest); nothing was changed"
@@ -106,7 +100,7 @@ pub(crate) fn decide(
     }
 
     if let Some(fatal) = tally.fatal()
-        && CONFIGURATION_FATALS.contains(&fatal.kind.as_str())
+        && fatal.kind.is_configuration()
     {
         return Verdict::Configuration(fatal.message.clone());
     }
@@ -191,7 +185,7 @@ fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{End, Fatal, Mailbox, Outcome, Record, Start, Step};
+    use crate::records::{End, Fatal, FatalKind, Mailbox, Outcome, Record, Start, Step};
 
     fn start() -> Record {
         Record::Start(Start {
@@ -229,7 +223,7 @@ mod tests {
     }
     fn fatal(kind: &str) -> Record {
         Record::Fatal(Fatal {
-            kind: kind.into(),
+            kind: FatalKind::from_name(kind),
             message: format!("{kind} happened"),
         })
     }

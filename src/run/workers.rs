@@ -23,7 +23,7 @@ use super::script_file::ScriptFile;
 use super::verdict::ChildEnd;
 use super::{Run, lock, pwsh, stream};
 use crate::error::Failure;
-use crate::records::Record;
+use crate::records::{MailboxKind, Record};
 use crate::run::Options;
 use crate::run::plan::Workflow;
 use crate::script::{Connection, Script, Target};
@@ -391,7 +391,7 @@ fn work(
                 Record::End(_) | Record::Monitor(_) | Record::Start(_) => {}
                 Record::Mailbox(m) => {
                     let took = workers[id].since.elapsed();
-                    throttle.mailbox(m.retries, m.kind.as_deref() == Some("throttled"), took);
+                    throttle.mailbox(m.retries, m.kind == Some(MailboxKind::Throttled), took);
                     workers[id].current = None;
                     stream::Handler::record(&mut run.session, Record::Mailbox(m));
                 }

@@ -111,7 +111,7 @@ function Write-CalpermRecord {
     if ($Record['type'] -eq 'mailbox') {
         $outcome = [string]$Record['outcome']
         $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
-        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+        if (@('below', 'missing', 'failed') -contains $outcome) { Set-CalpermExitCode 1 }
     }
     if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
     if ($RecordMarker) {
@@ -547,15 +547,13 @@ function Invoke-CalpermAppSecret {
     if ($SecretFile) {
         $path = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($SecretFile)
         if (Test-Path -LiteralPath $path) {
-            Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message 'No secret was created: the SecretFile already exists and is never overwritten. Move it away or choose another SecretFile.'
-            Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message 'The file exists; not overwritten.'
+            Write-CalpermSecretFileRefused -Why 'the SecretFile already exists and is never overwritten. Move it away or choose another SecretFile.' -FileMessage 'The file exists; not overwritten.'
             return
         }
         $folder = [System.IO.Path]::GetDirectoryName($path)
         if (Test-CalpermFolderWritableByOthers -Folder $folder) {
-            $message = ('No secret was created: other users can write to the folder {0}, so they could put their own file in place of the SecretFile. Choose a folder only you can write to.' -f $folder)
-            Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message $message
-            Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message 'Its folder is writable by other users.'
+            $why = ('other users can write to the folder {0}, so they could put their own file in place of the SecretFile. Choose a folder only you can write to.' -f $folder)
+            Write-CalpermSecretFileRefused -Why $why -FileMessage 'Its folder is writable by other users.'
             return
         }
     }
@@ -572,8 +570,7 @@ function Invoke-CalpermAppSecret {
         try {
             $stream = New-CalpermPrivateFile -Path $path
         } catch {
-            Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message ('No secret was created: the SecretFile could not be created readable only by you: ' + $_.Exception.Message)
-            Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message $_.Exception.Message
+            Write-CalpermSecretFileRefused -Why ('the SecretFile could not be created readable only by you: ' + $_.Exception.Message) -FileMessage $_.Exception.Message
             return
         }
     }
@@ -617,6 +614,14 @@ function Invoke-CalpermAppSecret {
     if (-not $show -and -not $written) { $outcome = 'failed' }
     Write-CalpermItem -Item 'secret' -Outcome $outcome -Name $SecretName -Id $keyId -Message ('Valid until {0} ({1} months); {2}.' -f $expires, $SecretMonths, $where) -Retries $script:ReplicationRetries
     if ($written) { Write-CalpermItem -Item 'secret-file' -Outcome 'created' -Name $SecretFile -Message 'Readable only by you.' }
+}
+
+# No secret was made because the SecretFile cannot be used safely: the secret and the file both
+# fail, saying why.
+function Write-CalpermSecretFileRefused {
+    param([string] $Why, [string] $FileMessage)
+    Write-CalpermItem -Item 'secret' -Outcome 'failed' -Name $SecretName -Message ('No secret was created: ' + $Why)
+    Write-CalpermItem -Item 'secret-file' -Outcome 'failed' -Name $SecretFile -Message $FileMessage
 }
 
 # Whether the secret goes to the console: ShowSecret yes or no, or with auto, when the output is

@@ -71,7 +71,7 @@ function Write-CalpermRecord {
     if ($Record['type'] -eq 'mailbox') {
         $outcome = [string]$Record['outcome']
         $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
-        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+        if (@('below', 'missing', 'failed') -contains $outcome) { Set-CalpermExitCode 1 }
     }
     if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
     if ($RecordMarker) {

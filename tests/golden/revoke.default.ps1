@@ -8,7 +8,7 @@
       absent       the monitor had no entry
       skipped      the monitor's own mailbox or an excluded one
       no-calendar  the mailbox has no default calendar
-      failed       with a kind (not-found, access-denied, throttled, other) and Exchange's message
+      failed       with a kind (not-found, access-denied, throttled or other) and Exchange's message
     To undo one grant exactly, or this revoke, render this script with
     `calperm render revoke --from-journal FILE`.
     With -WhatIf nothing is changed and the outcomes are would-remove / would-restore.
@@ -110,7 +110,7 @@ function Write-CalpermRecord {
     if ($Record['type'] -eq 'mailbox') {
         $outcome = [string]$Record['outcome']
         $script:Counts[$outcome] = 1 + [int]$script:Counts[$outcome]
-        if ($outcome -eq 'failed' -or $outcome -eq 'below' -or $outcome -eq 'missing') { Set-CalpermExitCode 1 }
+        if (@('below', 'missing', 'failed') -contains $outcome) { Set-CalpermExitCode 1 }
     }
     if (($Record['type'] -eq 'step' -or $Record['type'] -eq 'item') -and $Record['outcome'] -eq 'failed') { Set-CalpermExitCode 1 }
     if ($RecordMarker) {
@@ -236,16 +236,13 @@ function Get-CalpermErrorKind {
     'other'
 }
 
-# The kind a failed mailbox is reported with (design.md "Outcomes").
+# The kind a failed mailbox is reported with (design.md "Outcomes"; calperm's MailboxKind): a
+# transient error whose retries were spent counts as throttled.
 function Get-CalpermFailureKind {
     param([string] $Kind)
-    switch ($Kind) {
-        'throttled' { 'throttled' }
-        'transient' { 'throttled' }
-        'not-found' { 'not-found' }
-        'access-denied' { 'access-denied' }
-        default { 'other' }
-    }
+    if ($Kind -eq 'transient') { return 'throttled' }
+    if (@('not-found', 'access-denied', 'throttled', 'other') -contains $Kind) { return $Kind }
+    'other'
 }
 
 # Runs one Exchange cmdlet. Throttled and transient failures are retried with exponential

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use calperm::records::{Outcome, Record};
+use calperm::records::{MailboxKind, Outcome, Record};
 use common::tenant::{
     SimTenant, describe, in_scope, mailboxes, monitor_on_default_calendars, permissions,
     typed_outcome_counts,
@@ -117,7 +117,7 @@ fn grant_reaches_every_default_calendar_and_a_rerun_changes_nothing() {
     assert!(
         records
             .iter()
-            .any(|r| r.outcome == Outcome::Skipped && r.kind.as_deref() == Some("monitor")),
+            .any(|r| r.outcome == Outcome::Skipped && r.kind == Some(MailboxKind::Monitor)),
         "the monitor's own mailbox is skipped"
     );
 
@@ -471,7 +471,7 @@ fn include_exclude_and_csv_scope() {
     };
     assert_eq!(by(&second).outcome, Outcome::Skipped);
     assert_eq!(by("ghost@contoso.com").outcome, Outcome::Failed);
-    assert_eq!(by("ghost@contoso.com").kind.as_deref(), Some("not-found"));
+    assert_eq!(by("ghost@contoso.com").kind, Some(MailboxKind::NotFound));
 
     let csv = t.file("mailboxes.csv");
     std::fs::write(&csv, format!("Name,PrimarySmtpAddress\nA,{first}\n")).unwrap();

@@ -497,3 +497,84 @@ record '{"type":"end","exitCode":0}'
     let _ = stderr.read_to_end(&mut seen);
     assert!(child.wait().unwrap().success());
 }
+
+/// 1,200 mailboxes, every 50th failed with a message of its own length, the rest added.
+const MANY_MAILBOXES: &str = r#"
+record '{"type":"start","script":"grant","total":1200}'
+record '{"type":"monitor","identity":"Monitor","displayName":"Monitor","primarySmtpAddress":"monitor@contoso.com"}'
+i=0
+while [ "$i" -lt 1200 ]; do
+    if [ $((i % 50)) -eq 7 ]; then
+        dots=''
+        while [ "${#dots}" -lt $((i % 13)) ]; do dots="$dots."; done
+        record "{\"type\":\"mailbox\",\"mailbox\":\"user$i@contoso.com\",\"outcome\":\"failed\",\"folder\":\"Calendar\",\"kind\":\"access-denied\",\"message\":\"Access is denied$dots\"}"
+    else
+        record "{\"type\":\"mailbox\",\"mailbox\":\"user$i@contoso.com\",\"outcome\":\"added\",\"folder\":\"Calendar\",\"rights\":[\"Reviewer\"]}"
+    fi
+    i=$((i + 1))
+done
+record '{"type":"end","exitCode":1}'
+"#;
+
+/// The table from its header on.
+fn table_of(out: &str) -> &str {
+    &out[out
+        .find("  MAILBOX")
+        .unwrap_or_else(|| panic!("no table in:\n{out}"))..]
+}
+
+/// Past 500 mailboxes the table lists the failed ones, read back from the journal: exactly
+/// this run's (a resumed journal's earlier failures are not), as the same table the run
+/// prints when its journal cannot be read back (`/dev/null`) and keeps the rows itself.
+#[test]
+fn a_large_table_lists_this_runs_failures_from_the_journal() {
+    let sandbox = Sandbox::new();
+    sandbox.fake_grant(MANY_MAILBOXES);
+    let journal = sandbox.file("earlier.jsonl");
+    std::fs::write(
+        &journal,
+        concat!(
+            "{\"type\":\"start\",\"script\":\"grant\",\"monitor\":\"Monitor\",\"accessRights\":\"Reviewer\",\"calpermVersion\":\"0.1.0\"}\n",
+            "{\"type\":\"mailbox\",\"mailbox\":\"earlier-failure-with-a-long-address@contoso.com\",\"outcome\":\"failed\",\"message\":\"from the earlier run\"}\n",
+        ),
+    )
+    .unwrap();
+    let resumed = sandbox
+        .fake_cmd()
+        .args(["run", "grant", "--resume"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let kept = sandbox
+        .fake_cmd()
+        .args(["run", "grant", "--journal", "/dev/null"])
+        .output()
+        .unwrap();
+    for output in [&resumed, &kept] {
+        assert_eq!(output.status.code(), Some(1), "{}", common::stderr(output));
+    }
+    let out = common::stdout(&resumed);
+    assert!(
+        out.contains("1200 mailboxes: 1176 not listed below"),
+        "{out}"
+    );
+    let table = table_of(&out);
+    assert!(!table.contains("earlier"), "{table}");
+    let listed: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let failed: Vec<String> = (0..1200)
+        .filter(|i| i % 50 == 7)
+        .map(|i| format!("user{i}@contoso.com"))
+        .collect();
+    assert_eq!(listed, failed, "{table}");
+    assert!(
+        table.contains(
+            "  user1107@contoso.com  failed   Calendar          access-denied: Access is denied..\n"
+        ),
+        "{table}"
+    );
+    assert_eq!(table, table_of(&common::stdout(&kept)));
+}

@@ -30,18 +30,29 @@ struct Run {
 }
 
 fn start_grant(sandbox: &Sandbox, journal: &Path) -> Run {
+    start_grant_with(sandbox, journal, |_| {})
+}
+
+/// `start_grant` with more arguments, environment or process settings from `extra`.
+fn start_grant_with(
+    sandbox: &Sandbox,
+    journal: &Path,
+    extra: impl FnOnce(&mut std::process::Command),
+) -> Run {
     let tenant = common::copy_tenant(TENANT, &sandbox.work());
     let state = sandbox.file("state.json");
     let stderr = sandbox.file("stderr.txt");
-    let child = sandbox
-        .command()
+    let mut command = sandbox.command();
+    command
         .args(["run", "grant", "--monitor", MONITOR, "--format", "json"])
         .arg("--simulate")
         .arg(&tenant)
         .arg("--sim-state")
         .arg(&state)
         .arg("--journal")
-        .arg(journal)
+        .arg(journal);
+    extra(&mut command);
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&stderr).unwrap())
@@ -488,4 +499,110 @@ fn a_resumed_journal_with_a_cut_off_last_line_is_repaired_not_glued() {
     let lines = common::journal(&journal);
     assert!(lines.len() > 10, "{lines:?}");
     assert_eq!(lines.iter().filter(|r| r["type"] == "start").count(), 2);
+}
+
+/// Who gets the signal: calperm alone (a supervisor, `kill`), or calperm's whole process group
+/// with every pwsh in it (Ctrl-C at a terminal).
+#[derive(Clone, Copy)]
+enum To {
+    Calperm,
+    Group,
+}
+
+/// `run grant --parallel 3` stopped mid-run by `sig`: exit 4 with the resume command, no pwsh of
+/// the run left (listing or worker), no temp file, every change in the tenant named by the
+/// journal; then `--resume` finishes the grant with no mailbox granted twice.
+fn parallel_stopped_by(sig: libc::c_int, to: To, name: &str) {
+    let Some(_) = pwsh() else { return };
+    let sandbox = Sandbox::new();
+    let mut run = start_grant_with(&sandbox, &sandbox.file("j.jsonl"), |command| {
+        use std::os::unix::process::CommandExt;
+        // Some latency per Exchange call, so three workers are mid-mailbox when the signal comes.
+        command
+            .args(["--parallel", "3"])
+            .env("CALPERM_SIM_LATENCY_MS", "10")
+            .process_group(0);
+    });
+    wait_until_mid_run(&run);
+    let workers = processes_of(&run.state).len();
+    assert!(
+        workers >= 3,
+        "{name}: expected 3 pwsh workers mid-run, found {workers}"
+    );
+    match to {
+        To::Calperm => signal(&run.child, sig),
+        To::Group => {
+            let group = libc::pid_t::try_from(run.child.id()).unwrap();
+            assert_eq!(unsafe { libc::kill(-group, sig) }, 0, "kill(-{group})");
+        }
+    }
+    let status = wait_exit(&mut run.child, Duration::from_secs(30));
+    let err = std::fs::read_to_string(&run.stderr).unwrap();
+    assert_eq!(status.code(), Some(4), "{name}: {err}");
+    assert!(err.contains("interrupted"), "{name}: {err}");
+    assert!(err.contains("resume with: "), "{name}: {err}");
+    assert_no_pwsh_left(&run.state, Duration::from_secs(5));
+    assert!(
+        sandbox.leftovers().is_empty(),
+        "{name} left temp files: {:?}",
+        sandbox.leftovers()
+    );
+    let lines = journal_lines(&run.journal);
+    for r in lines.iter().filter(|r| r["kind"] == "interrupted") {
+        assert_eq!(r["outcome"], "failed", "{name}: {r}");
+    }
+    assert_every_change_journaled(&sandbox, &run);
+
+    let resumed = sandbox
+        .command()
+        .args(["run", "grant", "--monitor", MONITOR, "--format", "json"])
+        .args(["--parallel", "3", "--simulate"])
+        .arg(sandbox.work().join(TENANT))
+        .arg("--sim-state")
+        .arg(&run.state)
+        .arg("--resume")
+        .arg(&run.journal)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{name}: resume: {}",
+        common::stderr(&resumed)
+    );
+    assert_no_pwsh_left(&run.state, Duration::from_secs(5));
+    let mut grants: BTreeMap<String, usize> = BTreeMap::new();
+    for r in journal_lines(&run.journal).iter().filter(|r| {
+        r["type"] == "mailbox" && matches!(r["outcome"].as_str(), Some("added" | "updated"))
+    }) {
+        *grants
+            .entry(r["mailbox"].as_str().unwrap().to_lowercase())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = grants.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "{name}: granted twice: {twice:?}");
+    let not_granted: Vec<_> = audit(&sandbox, &run.state)
+        .into_iter()
+        .filter(|(_, (outcome, _))| outcome == "missing" || outcome == "below")
+        .collect();
+    assert!(
+        not_granted.is_empty(),
+        "{name}: not granted after --resume: {not_granted:?}"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_parallel_grant_stops_every_pwsh_and_resume_finishes() {
+    parallel_stopped_by(libc::SIGINT, To::Group, "Ctrl-C (SIGINT to the group)");
+}
+
+#[test]
+fn sigint_to_calperm_alone_during_a_parallel_grant_stops_every_pwsh() {
+    parallel_stopped_by(libc::SIGINT, To::Calperm, "SIGINT to calperm");
+}
+
+#[test]
+fn sigterm_during_a_parallel_grant_stops_every_pwsh_and_resume_finishes() {
+    parallel_stopped_by(libc::SIGTERM, To::Calperm, "SIGTERM");
 }

@@ -3,15 +3,16 @@
 //! line, written as it arrives) or `csv` (one row per mailbox, written as it arrives). For json
 //! and csv the summary goes to stderr, so stdout stays machine-readable.
 //!
-//! Memory stays bounded: json and csv keep nothing per record; the table keeps only the rows it
-//! will print (`table::Rows`).
+//! Memory stays bounded: json and csv keep nothing per record; the table keeps at most
+//! `table::FULL_LIMIT` rows and reads the notable rows of a larger run back from the journal
+//! (`table::Rows`).
 
 mod summary;
 mod table;
 
 use super::tally::Tally;
 use crate::error::Failure;
-use crate::records::{Mailbox, Record};
+use crate::records::{Mailbox, MailboxKind, Record};
 use anyhow::Result;
 use clap::ValueEnum;
 use std::fs::File;
@@ -31,20 +32,25 @@ pub enum ReportFormat {
     Csv,
 }
 
-/// CSV columns, named as in the JSON records.
-const CSV_HEADER: [&str; 12] = [
-    "mailbox",
-    "outcome",
-    "displayName",
-    "recipientType",
-    "folder",
-    "folderIdentity",
-    "previous",
-    "rights",
-    "kind",
-    "message",
-    "retries",
-    "calls",
+/// A CSV column: its name (as in the JSON records) and its cell.
+type CsvColumn = (&'static str, fn(&Mailbox) -> String);
+
+/// The CSV report's columns.
+const CSV_COLUMNS: [CsvColumn; 12] = [
+    ("mailbox", |m| neutralise(m.mailbox.clone())),
+    ("outcome", |m| m.outcome.as_str().to_string()),
+    ("displayName", |m| csv_text(m.display_name.as_deref())),
+    ("recipientType", |m| csv_text(m.recipient_type.as_deref())),
+    ("folder", |m| csv_text(m.folder.as_deref())),
+    ("folderIdentity", |m| csv_text(m.folder_identity.as_deref())),
+    ("previous", |m| csv_list(&m.previous)),
+    ("rights", |m| csv_list(&m.rights)),
+    ("kind", |m| {
+        csv_text(m.kind.as_ref().map(MailboxKind::as_str))
+    }),
+    ("message", |m| csv_text(m.message.as_deref())),
+    ("retries", |m| m.retries.to_string()),
+    ("calls", |m| m.calls.to_string()),
 ];
 
 pub(crate) struct Report {
@@ -120,13 +126,21 @@ impl Report {
             scratch: Vec::new(),
         };
         if format == ReportFormat::Csv {
-            report.csv_row(&CSV_HEADER.map(String::from));
+            report.csv_row(&CSV_COLUMNS.map(|(name, _)| name.to_string()));
         }
         Ok(report)
     }
 
-    /// Handles one record as it arrives.
-    pub(crate) fn record(&mut self, record: &Record) {
+    /// Gives the table the journal to read its rows back from (`Journal::read_back`, taken
+    /// before the run's first record); other formats need none.
+    pub(crate) fn read_back(&mut self, journal: impl FnOnce() -> Option<crate::journal::ReadBack>) {
+        if self.format == ReportFormat::Table {
+            self.rows.read_back(journal());
+        }
+    }
+
+    /// Handles one record as it arrives; `journaled`: it is in the journal.
+    pub(crate) fn record(&mut self, record: &Record, journaled: bool) {
         match self.format {
             ReportFormat::Json => {
                 self.scratch.clear();
@@ -137,12 +151,12 @@ impl Report {
             }
             ReportFormat::Csv => {
                 if let Record::Mailbox(m) = record {
-                    self.csv_row(&csv_fields(m));
+                    self.csv_row(&CSV_COLUMNS.map(|(_, cell)| cell(m)));
                 }
             }
             ReportFormat::Table => {
                 if let Record::Mailbox(m) = record {
-                    self.rows.add(m);
+                    self.rows.add(m, journaled);
                 }
             }
         }
@@ -241,22 +255,10 @@ fn create_report_file(path: &Path) -> Result<File> {
     Ok(file)
 }
 
-fn csv_fields(m: &Mailbox) -> [String; 12] {
-    let text = |v: &Option<String>| neutralise(v.clone().unwrap_or_default());
-    let list =
-        |v: &Option<Vec<String>>| neutralise(v.as_ref().map(|l| l.join(";")).unwrap_or_default());
-    [
-        neutralise(m.mailbox.clone()),
-        m.outcome.as_str().to_string(),
-        text(&m.display_name),
-        text(&m.recipient_type),
-        text(&m.folder),
-        text(&m.folder_identity),
-        list(&m.previous),
-        list(&m.rights),
-        text(&m.kind),
-        text(&m.message),
-        m.retries.to_string(),
-        m.calls.to_string(),
-    ]
+fn csv_text(v: Option<&str>) -> String {
+    neutralise(v.unwrap_or_default().to_string())
+}
+
+fn csv_list(v: &Option<Vec<String>>) -> String {
+    neutralise(v.as_ref().map(|l| l.join(";")).unwrap_or_default())
 }

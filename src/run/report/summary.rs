@@ -167,7 +167,7 @@ pub(crate) fn render(tally: &Tally, footer: &Footer) -> String {
         let _ = writeln!(
             out,
             "\nstopped ({}): {}",
-            printable(&fatal.kind),
+            printable(fatal.kind.as_str()),
             one_line(&fatal.message)
         );
     }

@@ -1,7 +1,7 @@
 //! Mailbox folder roles and the individual rights each grants (reference/exchange.md §1.1).
 //! "Covers" is decided on these sets, never on role names: Editor covers Reviewer because it
 //! grants every right Reviewer grants. The rendered scripts carry this table (rendered from it
-//! into `templates/_rights.ps1.hbs`) and decide there; tests/rights.rs holds a Rust oracle of
+//! into `templates/_rights.ps1.hbs`) and decide there; tests/it/rights.rs holds a Rust oracle of
 //! that decision and runs the PowerShell over every pair of roles.
 
 use clap::ValueEnum;

@@ -239,6 +239,16 @@ impl FatalKind {
     }
 }
 
+names! {
+    /// Why a delta run visited a mailbox (a mailbox record's `delta`).
+    pub enum DeltaReason or Unknown {
+        /// Created after the window's start (`--created-after`, `--since`).
+        New = "new",
+        /// Left unfinished by the `--since` journal.
+        Retried = "retried",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mailbox {
@@ -272,10 +282,9 @@ pub struct Mailbox {
     /// Exchange cmdlet calls made for this mailbox.
     #[serde(default)]
     pub calls: u32,
-    /// In a delta run: `new` (created after the window's start) or `retried` (unfinished in
-    /// the `--since` journal).
+    /// In a delta run: why the mailbox was visited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delta: Option<String>,
+    pub delta: Option<DeltaReason>,
 }
 
 impl Mailbox {
@@ -478,6 +487,13 @@ mod vocabulary {
                 "{kind} is not a MailboxKind"
             );
         }
+    }
+
+    #[test]
+    fn every_delta_reason_the_scripts_write_is_known_and_every_one_is_written() {
+        let reasons = written(&[r"DeltaRole\[[^\]]+\] = '([^']+)'"]);
+        let listed: BTreeSet<String> = DeltaReason::NAMES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(reasons, listed);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! the exit code need; mailbox records themselves are not kept here.
 
 use crate::records::{
-    End, Fatal, Item, MailboxKind, Monitor, Outcome, Part, Record, Setting, Start, Step, Warning,
+    DeltaReason, End, Fatal, Item, MailboxKind, Monitor, Outcome, Part, Record, Setting, Start,
+    Step, Warning,
 };
 use std::collections::BTreeMap;
 
@@ -59,9 +60,9 @@ impl Tally {
                 *self.outcomes.entry(m.outcome).or_default() += 1;
                 self.retries += u64::from(m.retries);
                 self.calls += u64::from(m.calls);
-                match m.delta.as_deref() {
-                    Some("new") => self.delta_new += 1,
-                    Some("retried") => self.delta_retried += 1,
+                match m.delta {
+                    Some(DeltaReason::New) => self.delta_new += 1,
+                    Some(DeltaReason::Retried) => self.delta_retried += 1,
                     _ => {}
                 }
                 if m.kind == Some(MailboxKind::NotYetUsable) {

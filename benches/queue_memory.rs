@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod common;
 
 const MAILBOXES: u64 = 100_000;
 
@@ -38,20 +40,13 @@ if ($Queue -eq 'enumerate') {
 "#;
 
 fn main() {
-    if which::which("pwsh").is_err() {
-        println!("queue memory bench skipped: pwsh not found on PATH");
-        return;
-    }
-    if !cfg!(target_os = "linux") {
-        println!("skipped: peak RSS is read from /proc (Linux only)");
+    if !common::can_measure("queue memory") {
         return;
     }
     let calperm = PathBuf::from(env!("CARGO_BIN_EXE_calperm"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("a temp dir");
-    let templates = dir.path().join("templates");
-    std::fs::create_dir(&templates).unwrap();
-    std::fs::write(templates.join("grant.ps1.hbs"), QUEUE).unwrap();
+    let templates = common::stand_in_templates(dir.path(), QUEUE);
     println!("== memory: {MAILBOXES} mailboxes through the --parallel queue ==");
     for (parallel, format) in [("2", "json"), ("4", "json"), ("4", "table")] {
         let journal = dir.path().join(format!("{parallel}-{format}.jsonl"));
@@ -77,17 +72,7 @@ fn main() {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting calperm");
-        let status_path = format!("/proc/{}/status", child.id());
-        let mut peak_kib = 0u64;
-        let status = loop {
-            if let Some(kib) = vm_hwm_kib(&status_path) {
-                peak_kib = peak_kib.max(kib);
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let (status, peak_kib) = common::wait_peak_kib(&mut child);
         let seconds = start.elapsed().as_secs_f64();
         let mailboxes = std::fs::read_to_string(&journal)
             .map(|j| {
@@ -102,11 +87,4 @@ fn main() {
             status.code()
         );
     }
-}
-
-/// VmHWM (peak resident set size) in KiB from /proc/<pid>/status, while the process lives.
-fn vm_hwm_kib(status_path: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(status_path).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

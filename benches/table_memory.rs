@@ -11,7 +11,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod common;
 
 const MAILBOXES: u64 = 1_000_000;
 
@@ -32,12 +34,7 @@ $out.WriteLine($RecordMarker + '{"type":"end","exitCode":1}')
 "#;
 
 fn main() {
-    if which::which("pwsh").is_err() {
-        println!("table memory bench skipped: pwsh not found on PATH");
-        return;
-    }
-    if !cfg!(target_os = "linux") {
-        println!("skipped: peak RSS is read from /proc (Linux only)");
+    if !common::can_measure("table memory") {
         return;
     }
     let calperm = std::env::var_os("CALPERM_BENCH_BIN").map_or_else(
@@ -50,9 +47,7 @@ fn main() {
         .unwrap_or(MAILBOXES);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("a temp dir");
-    let templates = dir.path().join("templates");
-    std::fs::create_dir(&templates).unwrap();
-    std::fs::write(templates.join("grant.ps1.hbs"), FAILING).unwrap();
+    let templates = common::stand_in_templates(dir.path(), FAILING);
     let journal = dir.path().join("j.jsonl");
     let table = dir.path().join("table.txt");
     println!(
@@ -81,17 +76,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting calperm");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    let status = loop {
-        if let Some(kib) = vm_hwm_kib(&status_path) {
-            peak_kib = peak_kib.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let (status, peak_kib) = common::wait_peak_kib(&mut child);
     let seconds = start.elapsed().as_secs_f64();
     let count = |path: &Path, wanted: &dyn Fn(&str) -> bool| {
         std::fs::File::open(path).map_or(0, |f| {
@@ -111,11 +96,4 @@ fn main() {
         peak_kib as f64 / 1024.0,
         status.code()
     );
-}
-
-/// VmHWM (peak resident set size) in KiB from /proc/<pid>/status, while the process lives.
-fn vm_hwm_kib(status_path: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(status_path).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

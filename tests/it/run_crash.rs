@@ -76,14 +76,8 @@ fn a_killed_pwsh_is_exit_4_with_every_record_journaled_and_the_resume_command() 
 #[test]
 fn the_resume_command_really_resumes() {
     let sandbox = Sandbox::new();
-    sandbox.fake_grant(KILLED_AFTER_THREE);
+    let output = sandbox.run_fake_grant(KILLED_AFTER_THREE);
     let journal = sandbox.file("j.jsonl");
-    let output = sandbox
-        .fake_cmd()
-        .args(["run", "grant", "--journal"])
-        .arg(&journal)
-        .output()
-        .unwrap();
     assert_eq!(output.status.code(), Some(4));
 
     // A script that reports which mailboxes it was told to skip (`{{list …}}` renders them as
@@ -303,14 +297,8 @@ fn changed(sandbox: &Sandbox) -> std::collections::BTreeSet<String> {
 #[test]
 fn every_change_waits_for_its_intent_to_be_journaled() {
     let sandbox = Sandbox::new();
-    sandbox.fake_grant(&ACKED_CHANGES.replace("COUNT", "50"));
+    let output = sandbox.run_fake_grant(&ACKED_CHANGES.replace("COUNT", "50"));
     let journal = sandbox.file("j.jsonl");
-    let output = sandbox
-        .fake_cmd()
-        .args(["run", "grant", "--journal"])
-        .arg(&journal)
-        .output()
-        .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
     assert_eq!(changed(&sandbox).len(), 50);
     let records = common::records(&journal);

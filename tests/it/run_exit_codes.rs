@@ -13,24 +13,22 @@ use predicates::prelude::*;
 const INSTALL_URL: &str =
     "https://learn.microsoft.com/powershell/scripting/install/installing-powershell";
 
-/// `calperm run grant` with the fake pwsh running `body`. The fake is POSIX sh, so the tests
-/// that use it are Unix-only (`cfg(unix)`).
+/// `calperm run grant` with the fake pwsh running `body`, which must exit with `code`; the
+/// output and its standard error. The fake is POSIX sh, so the tests that use it are Unix-only
+/// (`cfg(unix)`).
 #[cfg(unix)]
-fn run(sandbox: &Sandbox, body: &str) -> std::process::Output {
-    sandbox.fake_grant(body);
-    sandbox
-        .fake_cmd()
-        .args(["run", "grant", "--journal"])
-        .arg(sandbox.file("j.jsonl"))
-        .output()
-        .unwrap()
+fn run_exits(sandbox: &Sandbox, body: &str, code: i32) -> (std::process::Output, String) {
+    let output = sandbox.run_fake_grant(body);
+    let err = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    (output, err)
 }
 
 #[cfg(unix)]
 #[test]
 fn exit_0_when_everything_succeeded() {
     let sandbox = Sandbox::new();
-    let output = run(
+    let (_, err) = run_exits(
         &sandbox,
         r#"
 record '{"type":"start","script":"grant"}'
@@ -38,9 +36,9 @@ mailbox anna@contoso.com added
 mailbox monitor@contoso.com skipped
 record '{"type":"end","exitCode":0}'
 "#,
+        0,
     );
-    assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
-    assert!(!common::stderr(&output).contains("error"));
+    assert!(!err.contains("error"));
     assert_eq!(common::records(&sandbox.file("j.jsonl")).len(), 4);
 }
 
@@ -48,7 +46,7 @@ record '{"type":"end","exitCode":0}'
 #[test]
 fn exit_1_when_a_mailbox_failed_with_the_retry_command() {
     let sandbox = Sandbox::new();
-    let output = run(
+    let (output, err) = run_exits(
         &sandbox,
         r#"
 record '{"type":"start","script":"grant"}'
@@ -57,9 +55,8 @@ record '{"type":"mailbox","mailbox":"bert@contoso.com","outcome":"failed","kind"
 record '{"type":"end","exitCode":1}'
 exit 1
 "#,
+        1,
     );
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("calperm: error: 1 mailbox failed"), "{err}");
     assert!(
         err.contains(&format!("--resume {}", sandbox.file("j.jsonl").display())),
@@ -72,7 +69,7 @@ exit 1
 #[test]
 fn exit_1_for_a_failed_step_or_item() {
     let sandbox = Sandbox::new();
-    let output = run(
+    let (_, err) = run_exits(
         &sandbox,
         r#"
 record '{"type":"start","script":"grant"}'
@@ -81,9 +78,8 @@ record '{"type":"item","item":"consent","outcome":"failed"}'
 record '{"type":"end","exitCode":1}'
 exit 1
 "#,
+        1,
     );
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("1 step, 1 item failed"), "{err}");
 }
 
@@ -94,15 +90,14 @@ fn exit_2_when_the_monitor_is_not_found() {
     let message = "The operation couldn't be performed because object 'nobody' couldn't be found on 'AM0PR01A001DC01.EURPR01A001.prod.outlook.com'.";
     let fatal =
         serde_json::json!({"type": "fatal", "kind": "monitor-not-found", "message": message});
-    let output = run(
+    let (output, err) = run_exits(
         &sandbox,
         &format!(
             "record '{{\"type\":\"start\",\"script\":\"grant\"}}'\nrecord {}\nrecord '{{\"type\":\"end\",\"exitCode\":2}}'\nexit 2\n",
             sh_quote(&fatal.to_string())
         ),
+        2,
     );
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("calperm: error: {message}")), "{err}");
     assert!(err.contains("hint: check --monitor"), "{err}");
     assert!(common::stdout(&output).contains("stopped (monitor-not-found)"));
@@ -112,7 +107,7 @@ fn exit_2_when_the_monitor_is_not_found() {
 #[test]
 fn exit_1_for_any_other_fatal() {
     let sandbox = Sandbox::new();
-    let output = run(
+    let (_, err) = run_exits(
         &sandbox,
         r#"
 record '{"type":"start","script":"grant"}'
@@ -120,9 +115,8 @@ record '{"type":"fatal","kind":"connect","message":"Could not connect to Exchang
 record '{"type":"end","exitCode":1}'
 exit 1
 "#,
+        1,
     );
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
         err.contains("the script stopped (connect): Could not connect to Exchange: AADSTS50076"),
         "{err}"
@@ -133,12 +127,11 @@ exit 1
 #[test]
 fn exit_4_without_an_end_record() {
     let sandbox = Sandbox::new();
-    let output = run(
+    let (_, err) = run_exits(
         &sandbox,
         "record '{\"type\":\"start\",\"script\":\"grant\"}'\nmailbox a@contoso.com added\n",
+        4,
     );
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(4), "{err}");
     assert!(err.contains("without its end record"), "{err}");
     assert!(err.contains("2 records were received"), "{err}");
 }
@@ -147,12 +140,11 @@ fn exit_4_without_an_end_record() {
 #[test]
 fn exit_4_when_pwsh_exits_with_an_unexpected_code() {
     let sandbox = Sandbox::new();
-    let output = run(
+    let (_, err) = run_exits(
         &sandbox,
         "record '{\"type\":\"start\",\"script\":\"grant\"}'\nrecord '{\"type\":\"end\",\"exitCode\":0}'\nexit 7\n",
+        4,
     );
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(4), "{err}");
     assert!(err.contains("pwsh exited with code 7"), "{err}");
 }
 
@@ -162,9 +154,7 @@ fn exit_4_when_pwsh_exits_with_an_unexpected_code() {
 #[test]
 fn no_record_is_exit_4_from_powershell_and_exit_3_from_anything_else() {
     let sandbox = Sandbox::new();
-    let output = run(&sandbox, "echo 'Import-Module: not found' >&2\nexit 1\n");
-    let err = common::stderr(&output);
-    assert_eq!(output.status.code(), Some(4), "{err}");
+    let (_, err) = run_exits(&sandbox, "echo 'Import-Module: not found' >&2\nexit 1\n", 4);
     assert!(!err.contains("is not PowerShell"), "{err}");
 
     sandbox.fake_grant("exit 1\n");
@@ -184,8 +174,7 @@ fn no_record_is_exit_4_from_powershell_and_exit_3_from_anything_else() {
 fn exit_4_when_the_script_does_not_parse() {
     let Some(_) = pwsh() else { return };
     let sandbox = Sandbox::new();
-    let output = run(&sandbox, "Out-Record '{\"type\":\"start\"\nif (\n");
-    assert_eq!(output.status.code(), Some(4), "{}", common::stderr(&output));
+    run_exits(&sandbox, "Out-Record '{\"type\":\"start\"\nif (\n", 4);
 }
 
 #[test]

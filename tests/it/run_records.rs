@@ -26,14 +26,8 @@ record '{"type":"end","exitCode":0}'
 #[test]
 fn records_are_counted_and_reported_in_a_summary_and_a_table() {
     let sandbox = Sandbox::new();
-    sandbox.fake_grant(THREE_MAILBOXES);
+    let output = sandbox.run_fake_grant(THREE_MAILBOXES);
     let journal = sandbox.file("j.jsonl");
-    let output = sandbox
-        .fake_cmd()
-        .args(["run", "grant", "--journal"])
-        .arg(&journal)
-        .output()
-        .unwrap();
     let (out, err) = (common::stdout(&output), common::stderr(&output));
     assert_eq!(
         output.status.code(),

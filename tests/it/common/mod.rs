@@ -172,6 +172,18 @@ impl Sandbox {
         self
     }
 
+    /// `calperm run grant --journal j.jsonl` (in `file()`) with the fake pwsh running `body` as
+    /// the grant template; its output.
+    #[cfg(unix)]
+    pub fn run_fake_grant(&self, body: &str) -> std::process::Output {
+        self.fake_grant(body);
+        self.fake_cmd()
+            .args(["run", "grant", "--journal"])
+            .arg(self.file("j.jsonl"))
+            .output()
+            .unwrap()
+    }
+
     /// `command()` with the fake pwsh as `CALPERM_PWSH` and a PATH without pwsh.
     #[cfg(unix)]
     pub fn fake_command(&self) -> Command {

@@ -5,8 +5,8 @@ use crate::common;
 
 use calperm::records::{MailboxKind, Outcome, Record};
 use common::tenant::{
-    SimTenant, describe, in_scope, mailboxes, monitor_on_default_calendars, permissions,
-    typed_outcome_counts,
+    SimTenant, assert_granted_in_scope, describe, in_scope, mailboxes,
+    monitor_on_default_calendars, permissions, typed_outcome_counts,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -217,13 +217,7 @@ fn ten_percent_throttling_still_grants_everything_and_shows_the_retries() {
         after["stats"]["throttled"].as_u64().unwrap() > 0,
         "the sim throttled some calls"
     );
-    let granted = monitor_on_default_calendars(&after, MONITOR);
-    for mailbox in in_scope(&before, MONITOR) {
-        assert!(
-            granted.get(&mailbox).cloned().flatten().is_some(),
-            "{mailbox} not granted"
-        );
-    }
+    assert_granted_in_scope(&after, &before, MONITOR, " not granted");
 }
 
 #[test]
@@ -325,13 +319,7 @@ fn a_crash_mid_run_is_resumed_without_granting_any_mailbox_twice() {
         }
     }
     assert!(adds.values().all(|n| *n == 1), "{adds:?}");
-    let granted = monitor_on_default_calendars(&t.now(), MONITOR);
-    for mailbox in in_scope(&before, MONITOR) {
-        assert!(
-            granted.get(&mailbox).cloned().flatten().is_some(),
-            "{mailbox} not granted after resume"
-        );
-    }
+    assert_granted_in_scope(&t.now(), &before, MONITOR, " not granted after resume");
 }
 
 #[test]
@@ -428,13 +416,7 @@ fn exchange_server_connection_runs_the_same_grant() {
     assert!(!counts.contains_key("failed"), "{counts:?}");
     assert!(counts.contains_key("added"), "{counts:?}");
     let after = t.now();
-    let granted = monitor_on_default_calendars(&after, MONITOR);
-    for mailbox in in_scope(&after, MONITOR) {
-        assert!(
-            granted.get(&mailbox).cloned().flatten().is_some(),
-            "{mailbox} not granted"
-        );
-    }
+    assert_granted_in_scope(&after, &after, MONITOR, " not granted");
     // Exchange Server has no Get-EXO* cmdlets: the onprem script used Get-Mailbox and
     // Get-MailboxFolderStatistics.
     let calls = after["stats"]["calls"].as_object().unwrap();
@@ -530,13 +512,7 @@ fn a_generated_twelve_language_tenant_is_granted_with_no_failures() {
         describe(&out)
     );
     let after = t.now();
-    let granted = monitor_on_default_calendars(&after, MONITOR);
-    for mailbox in in_scope(&before, MONITOR) {
-        assert!(
-            granted.get(&mailbox).cloned().flatten().is_some(),
-            "{mailbox} not granted"
-        );
-    }
+    assert_granted_in_scope(&after, &before, MONITOR, " not granted");
     // No folder other than a default calendar changed.
     let (p0, p1) = (permissions(&before), permissions(&after));
     let defaults: std::collections::BTreeSet<(String, String)> = after["recipients"]

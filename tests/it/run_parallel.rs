@@ -3,9 +3,7 @@
 
 use crate::common;
 
-use common::tenant::{
-    SimTenant, describe, in_scope, mailbox_records, monitor_on_default_calendars, permissions,
-};
+use common::tenant::{SimTenant, assert_granted_in_scope, describe, mailbox_records, permissions};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -56,13 +54,7 @@ fn parallel_grant_and_audit_match_serial_ones() {
         );
     }
     // The grant reached every mailbox in scope.
-    let granted = monitor_on_default_calendars(&parallel.now(), MONITOR);
-    for mailbox in in_scope(&parallel.now(), MONITOR) {
-        assert!(
-            granted.get(&mailbox).is_some_and(Option::is_some),
-            "{mailbox}"
-        );
-    }
+    assert_granted_in_scope(&parallel.now(), &parallel.now(), MONITOR, "");
 }
 
 #[test]
@@ -89,13 +81,7 @@ fn a_concurrency_limit_below_the_workers_is_absorbed() {
     );
     let retries: u64 = records.iter().map(|r| r["retries"].as_u64().unwrap()).sum();
     assert!(retries > 0, "refused calls are retried");
-    let granted = monitor_on_default_calendars(&state, MONITOR);
-    for mailbox in in_scope(&state, MONITOR) {
-        assert!(
-            granted.get(&mailbox).is_some_and(Option::is_some),
-            "{mailbox}"
-        );
-    }
+    assert_granted_in_scope(&state, &state, MONITOR, "");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !err.contains("concurrency min 6 "),
@@ -139,13 +125,7 @@ fn a_worker_crash_is_exit_4_and_resume_grants_every_mailbox_once() {
     }
     assert!(grants.values().all(|n| *n == 1), "{grants:?}");
     let state = t.now();
-    let granted = monitor_on_default_calendars(&state, MONITOR);
-    for mailbox in in_scope(&state, MONITOR) {
-        assert!(
-            granted.get(&mailbox).is_some_and(Option::is_some),
-            "{mailbox}"
-        );
-    }
+    assert_granted_in_scope(&state, &state, MONITOR, "");
 }
 
 #[test]

@@ -300,7 +300,7 @@ fn an_unwritable_report_file_fails_before_anything_runs() {
 #[test]
 fn malformed_record_lines_are_quoted_and_make_the_run_exit_4() {
     let sandbox = Sandbox::new();
-    sandbox.fake_grant(
+    let output = sandbox.run_fake_grant(
         r#"
 record '{"type":"start","script":"grant"}'
 record '{"type":"mailbox","mailbox":"anna@contoso.com","outcome":"added"}'
@@ -311,12 +311,6 @@ record '{"type":"end","exitCode":0}'
 "#,
     );
     let journal = sandbox.file("j.jsonl");
-    let output = sandbox
-        .fake_cmd()
-        .args(["run", "grant", "--journal"])
-        .arg(&journal)
-        .output()
-        .unwrap();
     let err = common::stderr(&output);
     assert_eq!(output.status.code(), Some(4), "{err}");
     let warning = regex::Regex::new(

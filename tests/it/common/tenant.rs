@@ -130,6 +130,18 @@ pub fn in_scope(tenant: &Value, monitor: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every mailbox in `scope_from`'s scope for `monitor` has an entry for `monitor` on its
+/// default calendar in `tenant`; a miss fails with the mailbox followed by `what`.
+pub fn assert_granted_in_scope(tenant: &Value, scope_from: &Value, monitor: &str, what: &str) {
+    let granted = monitor_on_default_calendars(tenant, monitor);
+    for mailbox in in_scope(scope_from, monitor) {
+        assert!(
+            granted.get(&mailbox).cloned().flatten().is_some(),
+            "{mailbox}{what}"
+        );
+    }
+}
+
 /// `monitor`'s rights on every mailbox's default calendar (the root folder of type Calendar),
 /// as "Role" or "Right,Right"; `None` where it has no entry.
 pub fn monitor_on_default_calendars(

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use common::tenant::{SimTenant, apps_named, describe, records};
+use common::tenant::{SimTenant, apps_named, certificate, describe, records};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -663,26 +663,12 @@ fn restricting_later_names_the_tenant_wide_consent_that_still_applies() {
 
 #[test]
 fn a_certificate_is_registered_instead_of_a_secret() {
-    let Some(pwsh) = common::pwsh() else { return };
+    if common::pwsh().is_none() {
+        return;
+    }
     let t = SimTenant::demo();
     let cer = t.file("connector.cer");
-    let made = std::process::Command::new(pwsh)
-        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-Command"])
-        .arg(format!(
-            "$rsa = [System.Security.Cryptography.RSA]::Create(2048); \
-             $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new('CN=calendar sync', $rsa, 'SHA256', [System.Security.Cryptography.RSASignaturePadding]::Pkcs1); \
-             $cert = $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddYears(1)); \
-             [System.IO.File]::WriteAllBytes('{}', $cert.Export('Cert')); $cert.Thumbprint",
-            cer.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let thumbprint = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    let thumbprint = certificate(&cer, "calendar sync");
 
     let out = t.run_json(&[
         "app-registration",

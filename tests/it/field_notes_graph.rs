@@ -8,7 +8,7 @@
 use crate::common;
 
 use common::calperm;
-use common::tenant::{SimTenant, apps_named, describe, records};
+use common::tenant::{SimTenant, apps_named, certificate, describe, records};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Output;
@@ -336,28 +336,6 @@ fn field_note_5_when_replication_outlasts_the_limit_the_failure_says_what_to_do(
 }
 
 // --- §6 Graph details ---------------------------------------------------------------------
-
-/// A self-signed certificate's public part in `path`; returns its thumbprint.
-fn certificate(path: &Path, subject: &str) -> String {
-    let pwsh = common::pwsh().unwrap();
-    let made = std::process::Command::new(pwsh)
-        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-Command"])
-        .arg(format!(
-            "$rsa = [System.Security.Cryptography.RSA]::Create(2048); \
-             $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new('CN={subject}', $rsa, 'SHA256', [System.Security.Cryptography.RSASignaturePadding]::Pkcs1); \
-             $cert = $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddYears(1)); \
-             [System.IO.File]::WriteAllBytes('{}', $cert.Export('Cert')); $cert.Thumbprint",
-            path.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    String::from_utf8(made.stdout).unwrap().trim().to_string()
-}
 
 #[test]
 fn field_note_6_adding_a_certificate_sends_back_the_ones_the_app_has() {

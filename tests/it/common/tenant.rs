@@ -274,3 +274,25 @@ pub fn outcome_counts(records: &[Value]) -> BTreeMap<String, usize> {
     }
     counts
 }
+
+/// A self-signed certificate's public part in `path`; returns its thumbprint.
+pub fn certificate(path: &Path, subject: &str) -> String {
+    let pwsh = super::pwsh().unwrap();
+    let made = std::process::Command::new(pwsh)
+        .args(["-NoLogo", "-NoProfile", "-NonInteractive", "-Command"])
+        .arg(format!(
+            "$rsa = [System.Security.Cryptography.RSA]::Create(2048); \
+             $request = [System.Security.Cryptography.X509Certificates.CertificateRequest]::new('CN={subject}', $rsa, 'SHA256', [System.Security.Cryptography.RSASignaturePadding]::Pkcs1); \
+             $cert = $request.CreateSelfSigned([DateTimeOffset]::UtcNow.AddDays(-1), [DateTimeOffset]::UtcNow.AddYears(1)); \
+             [System.IO.File]::WriteAllBytes('{}', $cert.Export('Cert')); $cert.Thumbprint",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    String::from_utf8(made.stdout).unwrap().trim().to_string()
+}

@@ -89,6 +89,20 @@ fn monitor_rights(tenant: &Value) -> BTreeMap<String, Option<String>> {
 }
 
 /// Setup's scripts, in run order, each in its own pwsh.
+/// `calperm setup --show-secret --monitor <monitor> --secret-months 12 <more> --format json`.
+fn run_setup(t: &SimTenant, monitor: &str, more: &[&str]) -> Output {
+    let mut args = vec![
+        "setup",
+        "--show-secret",
+        "--monitor",
+        monitor,
+        "--secret-months",
+        "12",
+    ];
+    args.extend_from_slice(more);
+    t.run_json(&args)
+}
+
 const PARTS: [&str; 3] = ["setup", "app-registration", "app-exchange"];
 
 /// The `part` records calperm wrote: (part, outcome, message), in order.
@@ -163,14 +177,7 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
         None,
         "default: 2"
     );
-    let out = t.run_json(&[
-        "setup",
-        "--show-secret",
-        "--monitor",
-        MONITOR,
-        "--secret-months",
-        "12",
-    ]);
+    let out = run_setup(&t, MONITOR, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(
@@ -247,14 +254,7 @@ fn setup_runs_every_script_in_its_own_pwsh_with_the_clash_and_replication_delays
     );
 
     // Run again: nothing left to do.
-    let out = t.run_json(&[
-        "setup",
-        "--show-secret",
-        "--monitor",
-        MONITOR,
-        "--secret-months",
-        "12",
-    ]);
+    let out = run_setup(&t, MONITOR, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -273,14 +273,7 @@ fn a_missing_monitor_fails_the_grant_step_and_the_app_is_still_registered() {
     }
     let t = SimTenant::demo();
     let before = monitor_rights(&t.now());
-    let out = t.run_json(&[
-        "setup",
-        "--show-secret",
-        "--monitor",
-        "nobody@contoso.com",
-        "--secret-months",
-        "12",
-    ]);
+    let out = run_setup(&t, "nobody@contoso.com", &[]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let recs = records(&out);
     let (order, map) = steps(&recs);
@@ -734,14 +727,7 @@ fn ews_readiness_in_setup_checks_the_registered_app() {
         (vec![OTHER_APP], Ews::EnabledAppNotAllowed),
     ] {
         let t = ews_tenant(Some(true), &allowed, true);
-        let out = t.run_json(&[
-            "setup",
-            "--show-secret",
-            "--monitor",
-            MONITOR,
-            "--secret-months",
-            "12",
-        ]);
+        let out = run_setup(&t, MONITOR, &[]);
         let (got, text) = ews_step(&out);
         assert_eq!(got, expected(case), "{case:?}: {}", describe(&out));
         assert!(text.contains(CONNECTOR), "{case:?}: {text}");
@@ -938,16 +924,7 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
     let t = SimTenant::edited(|tenant| tenant["faults"]["crashAtMailbox"] = json!(3));
     let journal = t.file("crash.jsonl");
     let journal_arg = journal.to_str().unwrap();
-    let out = t.run_json(&[
-        "setup",
-        "--monitor",
-        MONITOR,
-        "--secret-months",
-        "12",
-        "--show-secret",
-        "--journal",
-        journal_arg,
-    ]);
+    let out = run_setup(&t, MONITOR, &["--journal", journal_arg]);
     assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(
@@ -969,16 +946,7 @@ fn a_crashed_script_makes_the_run_exit_4_the_others_still_run_and_resume_finishe
         "{stderr}"
     );
 
-    let out = t.run_json(&[
-        "setup",
-        "--monitor",
-        MONITOR,
-        "--secret-months",
-        "12",
-        "--show-secret",
-        "--resume",
-        journal_arg,
-    ]);
+    let out = run_setup(&t, MONITOR, &["--resume", journal_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let recs = records(&out);
     assert_eq!(

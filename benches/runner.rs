@@ -15,7 +15,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+// Only the peak-RSS polling is used here; the rest serves the memory benches.
+#[allow(dead_code)]
+mod common;
 
 const MONITOR: &str = "monitor@contoso.com";
 const MARKER: &str = "##calperm:0123456789abcdef## ";
@@ -203,17 +207,7 @@ fn memory(calperm: &Path) {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting calperm");
-        let status_path = format!("/proc/{}/status", child.id());
-        let mut peak_kib = 0u64;
-        let status = loop {
-            if let Some(kib) = vm_hwm_kib(&status_path) {
-                peak_kib = peak_kib.max(kib);
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let (status, peak_kib) = common::wait_peak_kib(&mut child);
         let seconds = start.elapsed().as_secs_f64();
         let lines = std::fs::read_to_string(&journal)
             .map(|j| j.lines().count())
@@ -225,11 +219,4 @@ fn memory(calperm: &Path) {
             status.code()
         );
     }
-}
-
-/// VmHWM (peak resident set size) in KiB from /proc/<pid>/status, while the process lives.
-fn vm_hwm_kib(status_path: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(status_path).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

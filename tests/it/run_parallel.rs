@@ -64,7 +64,9 @@ fn a_concurrency_limit_below_the_workers_is_absorbed() {
     }
     let t = SimTenant::edited(|json| {
         json["faults"]["concurrencyLimit"] = 2.into();
-        json["faults"]["latencyMs"] = 40.into();
+        // Long enough calls that the six workers overlap even when a loaded machine starts their
+        // pwsh seconds apart (at 40 ms the first ones could finish the demo tenant alone).
+        json["faults"]["latencyMs"] = 150.into();
     });
     let out = grant(&t, &["--parallel", "6", "--max-retries", "20"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));

@@ -690,8 +690,11 @@ function Resolve-CalpermMonitor {
         # An empty identity would make Get-Recipient return every recipient (exchange.md §1.3).
         Stop-CalpermRun -Kind 'monitor-not-found' -Message 'The Monitor parameter is empty.' -ExitCode 2
     }
+    # Retried like a mailbox's calls: with --parallel every worker looks the monitor up at once,
+    # and the tenant's concurrency limit refuses some of them (field-notes §3).
+    $lookup = @{ calls = 0; retries = 0 }
     try {
-        $found = @(Get-EXORecipient -Identity $Monitor -ErrorAction Stop)
+        $found = @(Invoke-CalpermExchange -Command 'Get-EXORecipient' -Parameters @{ Identity = $Monitor } -Tally $lookup)
     } catch {
         $kind = Get-CalpermErrorKind $_
         if ($kind -eq 'not-found') { Stop-CalpermRun -Kind 'monitor-not-found' -Message $_.Exception.Message -ExitCode 2 }

@@ -345,34 +345,6 @@ const CONNECTIONS: &[&[&str]] = &[
 
 const LOCALES: &[&str] = &["auto", "de", "ja", "pt-BR", "ar-SA"];
 
-/// Writes the script(s) `calperm render <args>` makes into `dir` as `<stem>.ps1`, or, for a
-/// workflow of several scripts, `<stem>.<NN-part>.ps1` each (from `-o DIR`). Returns how many.
-fn write_scripts(args: &[&str], dir: &Path, stem: &str) -> usize {
-    let parts = tempfile::tempdir().unwrap();
-    calperm()
-        .arg("render")
-        .args(args)
-        .arg("-o")
-        .arg(parts.path().join("out"))
-        .assert()
-        .success();
-    let out = parts.path().join("out");
-    if out.is_file() {
-        std::fs::copy(&out, dir.join(format!("{stem}.ps1"))).unwrap();
-        return 1;
-    }
-    let mut count = 0;
-    for entry in std::fs::read_dir(&out).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "ps1") {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            std::fs::copy(&path, dir.join(format!("{stem}.{name}"))).unwrap();
-            count += 1;
-        }
-    }
-    count
-}
-
 #[test]
 fn every_script_parses_in_powershell_for_every_connection_and_locale() {
     let dir = tempfile::tempdir().unwrap();
@@ -382,10 +354,15 @@ fn every_script_parses_in_powershell_for_every_connection_and_locale() {
             for locale in LOCALES {
                 let mut args = vec![script, "--locale", locale];
                 args.extend_from_slice(connection);
-                count += write_scripts(&args, dir.path(), &format!("{script}.c{c}.{locale}"));
+                count +=
+                    common::write_scripts(&args, dir.path(), &format!("{script}.c{c}.{locale}"));
                 if script == "setup" || script == "app-registration" {
                     args.extend(["--restrict-to-group", "calendarsync@contoso.com"]);
-                    count += write_scripts(&args, dir.path(), &format!("{script}.r.c{c}.{locale}"));
+                    count += common::write_scripts(
+                        &args,
+                        dir.path(),
+                        &format!("{script}.r.c{c}.{locale}"),
+                    );
                 }
             }
         }
@@ -480,7 +457,7 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
             let mut args = vec![script];
             args.extend_from_slice(&nasty_args);
             // Commas would split the list options, so those get the value without them.
-            write_scripts(&args, dir.path(), &format!("{script}.nasty{i}"));
+            common::write_scripts(&args, dir.path(), &format!("{script}.nasty{i}"));
             let benign = [
                 script,
                 "--include",
@@ -496,7 +473,7 @@ fn user_values_stay_constant_strings_and_add_no_commands() {
                 "--user-principal-name",
                 "x",
             ];
-            write_scripts(&benign, dir.path(), &format!("{script}.benign{i}"));
+            common::write_scripts(&benign, dir.path(), &format!("{script}.benign{i}"));
         }
         // The monitor goes through config's control-character check: newlines are refused there.
         if !nasty.contains('\n') {

@@ -790,40 +790,6 @@ fn ews_readiness_on_exchange_server_says_the_retirement_does_not_apply() {
 
 // --- Every variant parses ---------------------------------------------------------------
 
-/// `calperm render <script> <options> -o …` into `dir`: `<stem>.ps1`, or `<stem>.<NN-part>.ps1`
-/// for each script of a workflow. Returns how many files.
-fn render_into(script: &str, options: &[&str], dir: &Path, stem: &str) -> usize {
-    let out = tempfile::tempdir().unwrap();
-    let target = out.path().join("o");
-    let output = calperm()
-        .arg("render")
-        .arg(script)
-        .args(options)
-        .arg("-o")
-        .arg(&target)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{script} {options:?}: {}",
-        common::stderr(&output)
-    );
-    if target.is_file() {
-        std::fs::copy(&target, dir.join(format!("{stem}.ps1"))).unwrap();
-        return 1;
-    }
-    let mut count = 0;
-    for entry in std::fs::read_dir(&target).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "ps1") {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            std::fs::copy(&path, dir.join(format!("{stem}.{name}"))).unwrap();
-            count += 1;
-        }
-    }
-    count
-}
-
 #[test]
 fn every_variant_of_these_scripts_parses_without_errors() {
     let Some(pwsh) = common::pwsh() else { return };
@@ -869,18 +835,14 @@ fn every_variant_of_these_scripts_parses_without_errors() {
     let mut count = 0;
     for (script, sets) in &variants {
         for (i, options) in sets.iter().enumerate() {
-            count += render_into(script, options, dir.path(), &format!("{script}.{i}"));
+            let args = [&[*script][..], options].concat();
+            count += common::write_scripts(&args, dir.path(), &format!("{script}.{i}"));
         }
         // With -RestrictToGroup and exo-app both parameter sets are rendered together.
         if *script == "app-registration" {
-            let mut options = restrict.to_vec();
-            options.extend_from_slice(exo_app);
-            count += render_into(
-                script,
-                &options,
-                dir.path(),
-                &format!("{script}.restrict-exo-app"),
-            );
+            let args = [&[*script][..], restrict, exo_app].concat();
+            count +=
+                common::write_scripts(&args, dir.path(), &format!("{script}.restrict-exo-app"));
         }
     }
     let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ps/Inspect-Script.ps1");

@@ -310,3 +310,31 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Writes the script(s) `calperm render <args>` makes into `dir` as `<stem>.ps1`, or, for a
+/// workflow of several scripts, `<stem>.<NN-part>.ps1` each (from `-o DIR`). Returns how many.
+pub fn write_scripts(args: &[&str], dir: &Path, stem: &str) -> usize {
+    let parts = tempfile::tempdir().unwrap();
+    calperm()
+        .arg("render")
+        .args(args)
+        .arg("-o")
+        .arg(parts.path().join("out"))
+        .assert()
+        .success();
+    let out = parts.path().join("out");
+    if out.is_file() {
+        std::fs::copy(&out, dir.join(format!("{stem}.ps1"))).unwrap();
+        return 1;
+    }
+    let mut count = 0;
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ps1") {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&path, dir.join(format!("{stem}.{name}"))).unwrap();
+            count += 1;
+        }
+    }
+    count
+}
